@@ -1,0 +1,1 @@
+"""One module per `physavatar` command (see physavatar.cli.COMMANDS)."""
