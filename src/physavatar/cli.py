@@ -14,6 +14,15 @@ import sys
 # name -> (module, one-line help). Add a command here and nowhere else.
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("physavatar.commands.info", "build a model preset and print its parameter summary"),
+    "world": ("physavatar.commands.world", "the synthetic avatar world: make datasets, render identities"),
+    "plan": ("physavatar.commands.plan", "run the MLLM planner on an image and audio, print the plan"),
+    "curate": ("physavatar.commands.curate", "raw talking videos -> clean training clips (Appendix A)"),
+    "extract": ("physavatar.commands.extract", "compute training features for a clip dataset"),
+    "train": ("physavatar.commands.train", "train PhysAvatar from a YAML config"),
+    "generate": ("physavatar.commands.generate", "reference image + audio -> avatar video"),
+    "demo": ("physavatar.commands.demo", "make a world identity speak a sentence with the shipped demo model"),
+    "eval": ("physavatar.commands.eval", "compute the paper's metrics (Table 1) for generated videos"),
+    "study": ("physavatar.commands.study", "run the visual Turing test web app (Appendix D)"),
 }
 
 
@@ -41,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     name = argv[0]
     if name not in COMMANDS:
         parser.error(f"unknown command {name!r}; choose from: {', '.join(COMMANDS)}")
-    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+    except ModuleNotFoundError as err:
+        if err.name != COMMANDS[name][0]:
+            raise
+        print(f"physavatar {name}: not available in this version yet", file=sys.stderr)
+        return 2
     cmd_parser = argparse.ArgumentParser(prog=f"physavatar {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
