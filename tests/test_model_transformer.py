@@ -211,3 +211,14 @@ def test_bad_inputs_name_the_problem():
         dataclasses.replace(tiny(), context_mode="clip").build()
     with pytest.raises(ValueError, match="phys_layer=9"):
         dataclasses.replace(tiny(), phys_layer=9).build()
+
+
+def test_forward_creates_no_tensor_on_the_default_device():
+    # A model on another device must not meet a tensor made on the CPU inside forward (this broke on GPU once).
+    # The meta device stands in for a GPU: mixing meta and CPU tensors raises.
+    with torch.device("meta"):
+        model = tiny().build()
+    x = {k: v.to("meta") for k, v in inputs().items()}
+    out = model(**x, audio_features=audio().to("meta"), mllm_hidden_states=torch.randn(1, 4, 20, device="meta"),
+                return_phys=True)
+    assert out.sample.device.type == "meta" and out.phys_tokens.shape == (1, 3, 4, 1024)

@@ -177,7 +177,7 @@ class PhysAvatarTransformer3DModel(WanVACETransformer3DModel):
         time_dtype = next(iter(embedder.time_embedder.parameters())).dtype
         if t.dtype != time_dtype and time_dtype != torch.int8:
             t = t.to(time_dtype)
-        temb = embedder.time_embedder(t).type_as(torch.empty(0, dtype=dtype))
+        temb = embedder.time_embedder(t).to(dtype)
         timestep_proj = embedder.time_proj(embedder.act_fn(temb)).unflatten(1, (6, -1))
         return temb, timestep_proj
 
