@@ -1,0 +1,183 @@
+"""Speech for the synthetic world: varied sentences spoken by espeak-ng, joined with pauses.
+
+`make_speech(seed, num_frames)` returns exactly `num_frames * SAMPLES_PER_FRAME` samples of 16 kHz mono
+float32 audio plus the text, the voice settings and the sample ranges of the inserted pauses. Every clip
+holds at least one pause of >= 0.3 s, so silence (and the closed mouth it must show) is always present.
+espeak-ng is called as a subprocess writing WAV to stdout (~15 ms a phrase).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from physavatar.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
+
+ESPEAK = "espeak-ng"
+
+# language -> (espeak voice, subjects, verbs, objects, connectives): small grammars, many sentences.
+_LEXICON: dict[str, tuple[str, list[str], list[str], list[str], list[str]]] = {
+    "en": (
+        "en-us",
+        ["I", "we", "my sister", "the teacher", "our team", "nobody", "the old man", "everyone here",
+         "this camera", "the people next door"],
+        ["really love", "never forget", "always find", "can hardly believe", "just painted",
+         "carefully explained", "quickly forgot", "will remember", "honestly prefer", "built"],
+        ["the blue bicycle", "that strange story", "a quiet morning", "the whole project",
+         "three cups of coffee", "this amazing idea", "the little garden", "every single word",
+         "the last train home", "a very loud party"],
+        ["and then", "but honestly,", "so", "because", "although", "and you know,"],
+    ),
+    "en-gb": (
+        "en-gb",
+        ["you", "the children", "my neighbour", "a friend of mine", "the manager", "they"],
+        ["absolutely adore", "rarely mention", "finally finished", "suddenly noticed", "painted"],
+        ["the rainy weekend", "a cup of tea", "the football match", "the long walk", "that letter"],
+        ["and", "but", "so", "whereas"],
+    ),
+    "de": (
+        "de",
+        ["ich", "wir", "meine Mutter", "der Lehrer", "niemand", "das Team"],
+        ["liebe", "vergesse nie", "finde immer", "erkläre gern", "baue"],
+        ["das blaue Fahrrad", "die alte Geschichte", "einen ruhigen Morgen", "das ganze Projekt"],
+        ["und dann", "aber", "also", "weil"],
+    ),
+    "fr": (
+        "fr-fr",
+        ["je", "nous", "mon frère", "le professeur", "personne", "toute l'équipe"],
+        ["adore", "n'oublie jamais", "trouve toujours", "explique", "construis"],
+        ["le vélo bleu", "cette histoire étrange", "un matin calme", "le projet entier"],
+        ["et puis", "mais", "donc", "parce que"],
+    ),
+    "es": (
+        "es",
+        ["yo", "nosotros", "mi hermana", "el profesor", "nadie", "todo el equipo"],
+        ["quiero", "nunca olvido", "siempre encuentro", "explico", "construyo"],
+        ["la bicicleta azul", "esa historia extraña", "una mañana tranquila", "el proyecto entero"],
+        ["y luego", "pero", "así que", "porque"],
+    ),
+    "it": (
+        "it",
+        ["io", "noi", "mia sorella", "il maestro", "nessuno"],
+        ["amo", "non dimentico mai", "trovo sempre", "spiego", "costruisco"],
+        ["la bicicletta blu", "quella storia strana", "una mattina tranquilla", "il progetto intero"],
+        ["e poi", "ma", "quindi", "perché"],
+    ),
+    "pt": (
+        "pt",
+        ["eu", "nós", "minha irmã", "o professor", "ninguém"],
+        ["adoro", "nunca esqueço", "sempre encontro", "explico", "construo"],
+        ["a bicicleta azul", "aquela história estranha", "uma manhã tranquila", "o projeto inteiro"],
+        ["e depois", "mas", "então", "porque"],
+    ),
+}  # fmt: skip
+LANGUAGES = tuple(_LEXICON)
+# Weights: mostly English (the paper's data), some of every other language.
+_LANGUAGE_P = np.array([0.45, 0.15, 0.08, 0.08, 0.08, 0.08, 0.08])
+VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
+            "croak", "adam", "linda", "steph", "robert", "paul", "anika", "Andrea")  # fmt: skip
+_ESPEAK_RATE = 22050
+
+
+class SpeechSynthesisError(RuntimeError):
+    """espeak-ng is missing or failed."""
+
+
+class EspeakNotFoundError(SpeechSynthesisError, FileNotFoundError):
+    """espeak-ng is not installed (a FileNotFoundError, so the CLI prints it as one clear line)."""
+
+
+@dataclass
+class Speech:
+    wav: np.ndarray  # (num_frames * 640,) float32 in [-1, 1], 16 kHz mono
+    text: str
+    language: str
+    voice: str  # espeak -v argument, e.g. "en-us+f3"
+    rate: int  # words per minute (-s)
+    pitch: int  # 0-99 (-p)
+    pauses: list[tuple[int, int]] = field(default_factory=list)  # [start, stop) sample ranges of silence
+
+    def silent_frames(self) -> np.ndarray:
+        """Boolean (F,): frames whose 640 samples all lie inside an inserted pause."""
+        num_frames = len(self.wav) // SAMPLES_PER_FRAME
+        silent = np.zeros(len(self.wav), bool)
+        for a, b in self.pauses:
+            silent[a:b] = True
+        return silent[: num_frames * SAMPLES_PER_FRAME].reshape(num_frames, -1).all(axis=1)
+
+
+def make_sentence(rng: np.random.Generator, language: str = "en") -> str:
+    """One varied sentence from the language's small grammar."""
+    _, subj, verb, obj, conj = _LEXICON[language]
+    pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+    text = f"{pick(subj)} {pick(verb)} {pick(obj)}"
+    if rng.random() < 0.35:
+        text += f", {pick(conj)} {pick(subj)} {pick(verb)} {pick(obj)}"
+    text = text[0].upper() + text[1:]
+    return text + ("?" if rng.random() < 0.15 else "!" if rng.random() < 0.15 else ".")
+
+
+def synthesize(text: str, voice: str = "en-us", rate: int = 160, pitch: int = 50) -> np.ndarray:
+    """espeak-ng speech for `text` -> float32 16 kHz mono, espeak's own leading/trailing silence trimmed."""
+    exe = shutil.which(ESPEAK)
+    if exe is None:
+        raise EspeakNotFoundError(
+            "espeak-ng is not installed; the synthetic world needs it for speech: apt-get install espeak-ng"
+        )
+    cmd = [exe, "--stdout", "-v", voice, "-s", str(int(rate)), "-p", str(int(pitch)), text]
+    proc = subprocess.run(cmd, capture_output=True, timeout=30)
+    if proc.returncode != 0 or not proc.stdout:
+        raise SpeechSynthesisError(f"espeak-ng failed for voice {voice!r}: {proc.stderr.decode()[-300:]}")
+    wav, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
+    if sr != _ESPEAK_RATE:
+        raise SpeechSynthesisError(f"espeak-ng wrote {sr} Hz audio; expected {_ESPEAK_RATE}")
+    wav = resample_poly(wav, 320, 441).astype(np.float32)  # 22050 -> 16000 Hz
+    loud = np.flatnonzero(np.abs(wav) > 1e-3)
+    return wav[loud[0] : loud[-1] + 1] if len(loud) else wav[:0]
+
+
+def make_speech(seed: int, num_frames: int, language: str | None = None) -> Speech:
+    """Speech of exactly num_frames video frames: phrases separated by pauses, deterministic from seed."""
+    rng = np.random.default_rng([seed, 0x5EEC])
+    language = language or LANGUAGES[int(rng.choice(len(LANGUAGES), p=_LANGUAGE_P))]
+    if language not in _LEXICON:
+        raise ValueError(f"language {language!r} is not in the world's lexicon; choose from {LANGUAGES}")
+    variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
+    voice = f"{_LEXICON[language][0]}+{variant}"
+    rate, pitch = int(rng.integers(130, 200)), int(rng.integers(25, 80))
+    total = num_frames * SAMPLES_PER_FRAME
+    wav = np.zeros(total, np.float32)
+    pauses: list[tuple[int, int]] = []
+    texts: list[str] = []
+    # 1. lay out: optional lead-in silence, then phrase / pause / phrase ... until the clip is full.
+    pos = int(rng.uniform(0.0, 0.5) * SAMPLE_RATE)
+    if pos:
+        pauses.append((0, pos))
+    while pos < total:
+        phrase = make_sentence(rng, language)
+        if rng.random() < 0.5:  # short phrases make more pauses per clip
+            words = phrase.rstrip(".!?").split()
+            phrase = " ".join(words[: int(rng.integers(2, max(3, len(words))))]).rstrip(",") + "."
+        audio = synthesize(phrase, voice, rate, pitch)
+        n = min(len(audio), total - pos)
+        wav[pos : pos + n] = audio[:n] * rng.uniform(0.5, 0.95) / max(1e-6, float(np.abs(audio).max()))
+        texts.append(phrase if n == len(audio) else phrase + " …")
+        pos += n
+        gap = int(rng.uniform(0.3, 0.8) * SAMPLE_RATE)
+        if pos < total:
+            pauses.append((pos, min(total, pos + gap)))
+        pos += gap
+    # 2. guarantee a pause of >= 0.3 s: if the layout made none that long, silence the clip's tail.
+    if not any(b - a >= 0.3 * SAMPLE_RATE for a, b in pauses):
+        start = total - int(0.4 * SAMPLE_RATE)
+        wav[start:] = 0.0
+        pauses.append((start, total))
+    # 3. a faint noise floor (-70 dBFS), like a quiet room, so silence is not digital zero.
+    wav += rng.standard_normal(total).astype(np.float32) * 3e-4
+    return Speech(np.clip(wav, -1.0, 1.0), " ".join(texts), language, voice, rate, pitch, sorted(pauses))
