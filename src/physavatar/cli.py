@@ -59,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cmd_parser = argparse.ArgumentParser(prog=f"physavatar {name}", description=COMMANDS[name][1])
     module.add_arguments(cmd_parser)
-    args = cmd_parser.parse_args(argv[1:])
+    # Commands that take free dotted overrides (train) parse them from what argparse does not know.
+    if cmd_parser.get_default("overrides") is not None:
+        args, rest = cmd_parser.parse_known_args(argv[1:])
+        args.overrides = list(args.overrides or []) + rest
+    else:
+        args = cmd_parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
     except (UserError, FileNotFoundError, ValueError) as err:

@@ -1,0 +1,112 @@
+"""Training clips with their extracted features, validated once when the dataset is opened.
+
+A clip whose pieces disagree (a different frame count, missing features) is skipped with the reason logged
+and listed in `dataset.skipped`; an empty result is an error that names the folder and the reasons. All
+features of all clips must come from one encoder backend each (`require_same_backend`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from physavatar.constants import num_latent_frames
+from physavatar.data.features import feature_paths, read_manifest
+from physavatar.encoders.backend import require_same_backend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipSample:
+    clip_dir: str
+    latents: torch.Tensor  # (z, f, h, w) normalised VAE latents of the clip
+    reference: torch.Tensor  # (z, 1, h, w) latents of the reference image
+    audio: torch.Tensor  # (F, C_aud)
+    phys: torch.Tensor  # (F, 4, 256) physical-state tokens
+    e_con: torch.Tensor | None  # (L, C_MLLM) planner hidden states
+    e_tok: torch.Tensor | None  # (L, C_MLLM) planner token embeddings
+
+
+class ClipDataset(Dataset):
+    def __init__(self, root: str | os.PathLike, *, num_frames: int, split: str | None = "train",
+                 audio_backend: str = "default", planner: str | None = "default", vae_name: str = "vae"):
+        from safetensors.torch import load_file
+
+        from physavatar.encoders.audio import AudioFeatures
+
+        self.root = Path(root)
+        num_latents = num_latent_frames(num_frames)
+        self.samples: list[ClipSample] = []
+        self.skipped: list[str] = []
+        audio_backends, plan_backends = [], []
+        rows = [r for r in read_manifest(self.root) if split is None or r.get("split") == split]
+        for row in rows:
+            clip_dir = self.root / row["path"]
+            paths = feature_paths(clip_dir, audio_backend, planner or "none", vae_name)
+            try:
+                needed = ["audio", "latents", "phys"] + (["plan"] if planner else [])
+                missing = [k for k in needed if not paths[k].exists()]
+                if missing:
+                    raise ValueError(f"missing {', '.join(missing)} (run `physavatar extract {self.root}`)")
+                audio = AudioFeatures.load(paths["audio"])
+                latents = load_file(paths["latents"])
+                phys = np.load(paths["phys"]).astype(np.float32)
+                if audio.num_frames != num_frames or phys.shape[0] != num_frames:
+                    raise ValueError(f"{audio.num_frames} audio frames and {phys.shape[0]} pose frames; "
+                                     f"the config trains on {num_frames}")
+                if latents["video"].shape[1] != num_latents:
+                    raise ValueError(f"{latents['video'].shape[1]} latent frames, expected {num_latents}")
+                e_con = e_tok = None
+                if planner:
+                    with np.load(paths["plan"]) as plan:
+                        e_con, e_tok = torch.from_numpy(plan["e_con"]).float(), torch.from_numpy(plan["e_tok"]).float()
+                        plan_backends.append(str(plan["backend"]))
+                audio_backends.append(audio.backend)
+                self.samples.append(ClipSample(
+                    clip_dir=str(clip_dir), latents=latents["video"].float(), reference=latents["reference"].float(),
+                    audio=torch.from_numpy(audio.features), phys=torch.from_numpy(phys),
+                    e_con=e_con, e_tok=e_tok))
+            except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+                log.warning("%s: skipped (%s)", clip_dir, err)
+                self.skipped.append(f"{row.get('id')}: {err}")
+        if not self.samples:
+            reasons = "; ".join(self.skipped[:5]) or "the manifest lists no clip of this split"
+            raise ValueError(f"{self.root}: no usable {split or ''} clip ({reasons})")
+        self.audio_backend = require_same_backend(audio_backends, "audio features")
+        self.plan_backend = require_same_backend(plan_backends, "plan embeddings") if planner else None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> ClipSample:
+        return self.samples[index]
+
+
+def collate(samples: list[ClipSample]) -> dict:
+    """Stack a batch; plans of different lengths are zero-padded to the longest."""
+    batch = {
+        "clip_dir": [s.clip_dir for s in samples],
+        "latents": torch.stack([s.latents for s in samples]),
+        "reference": torch.stack([s.reference for s in samples]),
+        "audio": torch.stack([s.audio for s in samples]),
+        "phys": torch.stack([s.phys for s in samples]),
+        "e_con": None,
+        "e_tok": None,
+    }
+    if samples[0].e_con is not None:
+        length = max(s.e_con.shape[0] for s in samples)
+
+        def pad(x):
+            return torch.cat([x, x.new_zeros(length - x.shape[0], x.shape[1])])
+
+        batch["e_con"] = torch.stack([pad(s.e_con) for s in samples])
+        batch["e_tok"] = torch.stack([pad(s.e_tok) for s in samples])
+    return batch

@@ -1,0 +1,138 @@
+"""Offline feature extraction for a clip dataset (`physavatar extract`), resumable per clip and feature.
+
+For each clip of docs/clip_format.md it writes, into clips/<id>/features/:
+  audio.<backend>.npz            per-frame audio features (AudioFeatures, backend recorded inside)
+  plan.<planner>.{txt,json,npz}  the planner's plan text and e_con / e_tok (PlanOutput)
+  latents.<vae>.safetensors      normalised VAE latents of the clip ("video") and of its reference ("reference")
+and, for clips without ground-truth physical state (curated real video), phys_tokens.npy + keypoints.npy
+from the pose encoder. Every file is written atomically; a finished file is never recomputed, so a killed
+run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.jsonl"
+
+
+def read_manifest(root: str | os.PathLike) -> list[dict]:
+    path = Path(root) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{root}: no {MANIFEST}; give a dataset folder written by `physavatar world make` "
+                                "or `physavatar curate`")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s line %d is not JSON (an interrupted write?); ignored", path, number)
+    return rows
+
+
+def feature_paths(clip_dir: Path, audio_backend: str, planner: str, vae_name: str) -> dict[str, Path]:
+    features = clip_dir / "features"
+    return {
+        "audio": features / f"audio.{audio_backend}.npz",
+        "plan": features / f"plan.{planner}.npz",
+        "latents": features / f"latents.{vae_name}.safetensors",
+        "phys": clip_dir / "phys_tokens.npy",
+    }
+
+
+@dataclass
+class ExtractReport:
+    clips: int = 0
+    written: dict[str, int] = field(default_factory=lambda: {"audio": 0, "plan": 0, "latents": 0, "phys": 0})
+    skipped: list[str] = field(default_factory=list)
+
+
+def extract_features(
+    root: str | os.PathLike,
+    *,
+    audio_backend: str = "default",
+    planner: str | None = "default",
+    vae: str | os.PathLike | None = None,
+    pose: str | None = "mediapipe",
+    split: str | None = None,
+    progress: bool = True,
+) -> ExtractReport:
+    """Compute every missing feature of every clip in `root` (see module docstring)."""
+    from PIL import Image
+    from safetensors.torch import save_file
+    from tqdm import tqdm
+
+    from physavatar.encoders.audio import AudioEncoderConfig, load_audio_encoder
+    from physavatar.io.atomic import atomic_path
+    from physavatar.io.audio import load_audio
+    from physavatar.io.video import read_video
+
+    root = Path(root)
+    rows = [r for r in read_manifest(root) if split is None or r.get("split") == split]
+    report = ExtractReport(clips=len(rows))
+    audio_encoder = load_audio_encoder(AudioEncoderConfig(backend=audio_backend))
+    plan_model = None
+    if planner:
+        from physavatar.encoders.planner import PlannerConfig, load_planner
+
+        plan_model = load_planner(PlannerConfig(backend=planner))
+    codec = None
+    if vae is not None:
+        from physavatar.models.vae import LatentCodec, frames_to_tensor
+
+        codec = LatentCodec.from_pretrained(vae)
+    pose_encoder = None
+
+    for row in tqdm(rows, desc=f"extract {root}", unit="clip", disable=not progress):
+        clip_dir = root / row["path"]
+        paths = feature_paths(clip_dir, audio_backend, planner or "none", codec.name if codec else "none")
+        try:
+            meta = json.loads((clip_dir / "meta.json").read_text())
+            num_frames = int(meta["num_frames"])
+            wav = None
+            if not paths["audio"].exists():
+                wav = load_audio(clip_dir / "audio.wav", validate=False)
+                audio_encoder.encode(wav, num_frames=num_frames, name=str(clip_dir)).save(paths["audio"])
+                report.written["audio"] += 1
+            if plan_model is not None and not paths["plan"].exists():
+                wav = load_audio(clip_dir / "audio.wav", validate=False) if wav is None else wav
+                image = Image.open(clip_dir / "reference.png").convert("RGB")
+                plan = plan_model.plan(image, wav)
+                plan.save(paths["plan"].parent, stem=paths["plan"].stem)
+                report.written["plan"] += 1
+            frames = None
+            if not paths["phys"].exists() and pose:
+                if pose_encoder is None:
+                    from physavatar.encoders.pose import load_pose_encoder
+
+                    pose_encoder = load_pose_encoder(pose)
+                frames = read_video(clip_dir / "video.mp4")
+                found = pose_encoder.encode_frames(frames)
+                np.save(clip_dir / "keypoints.npy", found.keypoints.astype(np.float32))
+                with atomic_path(paths["phys"]) as tmp:
+                    np.save(tmp, found.tokens.astype(np.float16))
+                report.written["phys"] += 1
+            if codec is not None and not paths["latents"].exists():
+                frames = read_video(clip_dir / "video.mp4") if frames is None else frames
+                reference = np.asarray(Image.open(clip_dir / "reference.png").convert("RGB"))
+                tensors = {
+                    "video": codec.encode(frames_to_tensor(frames[:num_frames]))[0].contiguous(),
+                    "reference": codec.encode(frames_to_tensor(reference[None]))[0].contiguous(),
+                }
+                paths["latents"].parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(paths["latents"]) as tmp:
+                    save_file(tensors, tmp, metadata={"vae": codec.name})
+                report.written["latents"] += 1
+        except (OSError, ValueError, KeyError) as err:  # one bad clip is logged and skipped, never fatal
+            log.warning("%s: skipped (%s)", clip_dir, err)
+            report.skipped.append(f"{row.get('id')}: {err}")
+    return report

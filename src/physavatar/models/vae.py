@@ -1,0 +1,120 @@
+"""The Wan VAE with Wan's latent normalisation, and the VACE context built from it.
+
+Latents are normalised exactly as diffusers' WanVACEPipeline does: z = (mode(E(x)) - mean) / std with the
+per-channel `latents_mean` / `latents_std` of the VAE config (0 / 1 when the config has none).
+
+VACE context (the 96-channel `control_hidden_states` for z_dim 16):
+  [inactive latents (z) | reactive latents (z) | 8x8-folded generate-mask (64)], with reference-image latents
+  prepended along time as [reference | zeros | mask 0].
+For audio-driven generation nothing of the clip is known: the source video is all zeros and the mask all
+ones, so inactive = reactive = E(zeros). For VACE frame interpolation (the even chunks of the long-form
+strategy) the known frames go into the source video with mask 0 there.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from physavatar.constants import VAE_SPATIAL_STRIDE
+from physavatar.models.audio import group_frames_to_latents
+
+
+class LatentCodec:
+    """Pixels (B, 3, F, H, W) in [-1, 1] <-> normalised latents (B, z, f, H/8, W/8)."""
+
+    def __init__(self, vae, name: str = "vae"):
+        self.vae = vae.eval().requires_grad_(False)
+        self.name = name
+        z = vae.config.z_dim
+        mean = vae.config.latents_mean or [0.0] * z
+        std = vae.config.latents_std or [1.0] * z
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, z, 1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, z, 1, 1, 1)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device="cpu", dtype=torch.float32) -> "LatentCodec":
+        from diffusers import AutoencoderKLWan
+
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path}: not an AutoencoderKLWan folder (no config.json); give the VAE folder")
+        return cls(AutoencoderKLWan.from_pretrained(path, torch_dtype=dtype).to(device), name=path.name)
+
+    @property
+    def z_dim(self) -> int:
+        return self.vae.config.z_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vae.parameters()).device
+
+    @torch.no_grad()
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        dist = self.vae.encode(video.to(self.device, next(self.vae.parameters()).dtype)).latent_dist
+        z = dist.mode().float()
+        return (z - self.mean.to(z.device)) / self.std.to(z.device)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        z = latents.float() * self.std.to(latents.device) + self.mean.to(latents.device)
+        video = self.vae.decode(z.to(next(self.vae.parameters()).dtype)).sample
+        return video.float().clamp(-1, 1)
+
+
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (F, H, W, 3) or (B, F, H, W, 3) -> float (B, 3, F, H, W) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    if x.ndim == 4:
+        x = x.unsqueeze(0)
+    return x.permute(0, 4, 1, 2, 3)
+
+
+def tensor_to_frames(video: torch.Tensor) -> np.ndarray:
+    """float (B, 3, F, H, W) in [-1, 1] -> uint8 (B, F, H, W, 3)."""
+    x = ((video.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 4, 1).cpu().numpy()
+
+
+def latent_generate_mask(frame_mask: torch.Tensor) -> torch.Tensor:
+    """(B, F) frame mask (1 = generate, 0 = known) -> (B, f): a latent is generated if any of its frames is."""
+    return group_frames_to_latents(frame_mask.float()).amax(dim=2)
+
+
+def control_latents(
+    inactive: torch.Tensor,
+    reactive: torch.Tensor,
+    frame_mask: torch.Tensor,
+    reference: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """VACE context (B, 2z + 64, r + f, h, w) from latents (B, z, f, h, w) and a (B, F) generate-mask."""
+    batch, _, num_latents, h, w = inactive.shape
+    mask = latent_generate_mask(frame_mask).to(inactive)  # (B, f)
+    folded = mask.view(batch, 1, num_latents, 1, 1).expand(batch, VAE_SPATIAL_STRIDE**2, num_latents, h, w)
+    context = torch.cat([inactive, reactive, folded], dim=1)
+    if reference is not None:
+        pad = torch.zeros_like(reference)
+        ref = torch.cat([reference, pad, reference.new_zeros(batch, VAE_SPATIAL_STRIDE**2, *reference.shape[2:])], 1)
+        context = torch.cat([ref, context], dim=2)
+    return context
+
+
+def known_frames_context(
+    codec: LatentCodec,
+    known_video: torch.Tensor,
+    frame_mask: torch.Tensor,
+    reference: torch.Tensor | None,
+    zero_latents: torch.Tensor,
+) -> torch.Tensor:
+    """Context for frame interpolation: known frames (mask 0) in the inactive part, zeros elsewhere.
+
+    known_video: (B, 3, F, H, W) in [-1, 1], only read where frame_mask == 0.
+    zero_latents: E(zeros) for one clip, (1, z, f, h, w) (computed once per size).
+    """
+    keep = (1.0 - frame_mask.float()).view(frame_mask.shape[0], 1, -1, 1, 1).to(known_video)
+    inactive = codec.encode(known_video * keep)
+    reactive = zero_latents.expand_as(inactive)
+    return control_latents(inactive, reactive, frame_mask, reference)

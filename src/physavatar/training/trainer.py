@@ -1,0 +1,337 @@
+"""The PhysAvatar training loop (§3.3, §3.5): L = L_cont + λ L_disc with Algorithm 1's audio masking.
+
+One step, for a batch of clips:
+  1. x0 = [reference latent | clip latents]; σ from Wan's shifted schedule; x_t = (1-σ) x0 + σ ε; v = ε - x0
+  2. audio mask and supervised latents from Algorithm 1 (or the "full" / "none" ablations); classifier-free
+     guidance dropout masks all audio of some samples and drops the planner context of some steps
+  3. VACE context: nothing known (audio-driven generation) or, for a share of steps, the m first and n last
+     frames known (frame interpolation, what the even chunks of long-form inference need)
+  4. v̂, Proj_Phys = model(...); L_cont = MSE(v̂, v) on the clip latents; L_disc = MSE on supervised latents
+All randomness comes from one torch.Generator whose state is checkpointed, and data order from (seed, epoch),
+so a killed run resumed from its last checkpoint continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from physavatar.training.config import TrainConfig, save_train_config
+
+log = logging.getLogger(__name__)
+CHECKPOINT_RE = re.compile(r"^step_(\d{7})$")
+
+
+@dataclass
+class StepLosses:
+    total: float
+    cont: float
+    disc: float
+    masked_fraction: float
+
+
+def build_model(cfg: TrainConfig):
+    """Base weights + LoRA (paper) when `run.base` is given; otherwise every weight trains from scratch."""
+    from physavatar.models.checkpoint import from_base
+    from physavatar.models.lora import add_lora
+
+    args = cfg.model_args()
+    if cfg.run.base:
+        model = from_base(cfg.run.base, args)
+        if cfg.run.use_lora:
+            add_lora(model, cfg.lora)
+        return model
+    torch.manual_seed(cfg.run.seed)
+    return args.build()
+
+
+def trainable_state_dict(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, *, progress: bool = True):
+        from accelerate import Accelerator
+
+        from physavatar.data.dataset import ClipDataset
+
+        self.cfg = cfg
+        self.progress = progress
+        self.out_dir = Path(cfg.run.out_dir)
+        device = cfg.run.device
+        use_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+        precision = cfg.run.mixed_precision
+        if precision == "auto":
+            precision = "no" if use_cpu else "bf16"  # bf16 compute on a CPU is ~200x slower
+        self.accelerator = Accelerator(cpu=use_cpu, mixed_precision=precision,
+                                       gradient_accumulation_steps=cfg.optim.grad_accum)
+        vae_name = Path(cfg.data.vae).name if cfg.data.vae else "vae"
+        self.dataset = ClipDataset(cfg.data.root, num_frames=cfg.data.num_frames, split=cfg.data.split,
+                                   audio_backend=cfg.data.audio_backend, planner=cfg.data.planner or None,
+                                   vae_name=vae_name)
+        self.codec = None
+        if cfg.data.known_frames_prob > 0:
+            if not cfg.data.vae:
+                raise ValueError("data.known_frames_prob > 0 needs data.vae (the VAE folder) to encode known frames")
+            from physavatar.models.vae import LatentCodec
+
+            self.codec = LatentCodec.from_pretrained(cfg.data.vae, device=self.accelerator.device)
+        model = build_model(cfg)
+        self._check_model_fits_data(model)
+        if cfg.run.gradient_checkpointing:
+            model.enable_gradient_checkpointing()
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                                      weight_decay=cfg.optim.weight_decay)
+        warmup = max(1, cfg.optim.warmup_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.generator = torch.Generator().manual_seed(cfg.run.seed + 7919 * self.accelerator.process_index)
+        self.step = 0
+        self.epoch = 0
+        self.position = 0  # index into this epoch's order
+        self.zero_latents = None
+        self.writer = None
+
+    # ------------------------------------------------------------------ setup helpers
+    def _check_model_fits_data(self, model) -> None:
+        sample = self.dataset[0]
+        config = model.config
+        self.context_mode = config.context_mode
+        if self.cfg.loss.supervision != "none" and model.phys_head is None:
+            raise ValueError("loss.supervision needs the physical-state head: set model.phys_layer (e.g. 15) or "
+                             "loss.supervision: none (the 'only continuous' ablation)")
+        if config.context_mode != "none" and not self.cfg.data.planner:
+            raise ValueError(f"model.context_mode={config.context_mode!r} needs plan features: set data.planner, "
+                             "or model.context_mode: none (the 'w/o MLLM' ablation)")
+        if sample.audio.shape[-1] != config.audio_dim:
+            raise ValueError(f"audio features are {sample.audio.shape[-1]}-d ({self.dataset.audio_backend}) but the "
+                             f"model expects audio_dim={config.audio_dim}; set model.audio_dim")
+        if sample.latents.shape[0] != config.in_channels:
+            raise ValueError(f"latents have {sample.latents.shape[0]} channels but the model expects in_channels="
+                             f"{config.in_channels}; the VAE and the model config disagree")
+        width = {"mllm": config.mllm_dim, "t5": config.text_dim}.get(config.context_mode)
+        if sample.e_con is not None and width is not None and sample.e_con.shape[-1] != width:
+            key = "mllm_dim" if config.context_mode == "mllm" else "text_dim"
+            raise ValueError(f"plan embeddings are {sample.e_con.shape[-1]}-d but the model expects {key}={width}")
+
+    def _order(self, epoch: int) -> list[int]:
+        g = torch.Generator().manual_seed(self.cfg.run.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.dataset), generator=g).tolist()
+        return order[self.accelerator.process_index :: self.accelerator.num_processes]
+
+    def _next_batch(self) -> dict:
+        from physavatar.data.dataset import collate
+
+        items = []
+        while len(items) < self.cfg.data.batch_size:
+            order = self._order(self.epoch)
+            if self.position >= len(order):
+                self.epoch, self.position = self.epoch + 1, 0
+                continue
+            items.append(self.dataset[order[self.position]])
+            self.position += 1
+        return collate(items)
+
+    # ------------------------------------------------------------------ one step
+    def _context(self, batch: dict, draw_known: torch.Tensor) -> torch.Tensor:
+        from physavatar.models.vae import control_latents, known_frames_context
+
+        latents, reference = batch["latents"], batch["reference"]
+        num_frames = self.cfg.data.num_frames
+        if self.zero_latents is None:
+            shape = (1, latents.shape[1], latents.shape[2], latents.shape[3], latents.shape[4])
+            if self.codec is not None:
+                h, w = latents.shape[-2] * 8, latents.shape[-1] * 8
+                self.zero_latents = self.codec.encode(torch.zeros(1, 3, num_frames, h, w)).cpu()
+            else:  # no VAE given: E(zeros) is unknown, use the latent of nothing-known = 0 (tests, tiny runs)
+                self.zero_latents = torch.zeros(shape)
+        zeros = self.zero_latents.expand_as(latents)
+        mask = torch.ones(latents.shape[0], num_frames)
+        context = control_latents(zeros, zeros, mask, reference)
+        if draw_known.any():
+            from physavatar.io.video import read_video
+            from physavatar.models.vae import frames_to_tensor
+
+            for i in torch.nonzero(draw_known).flatten().tolist():
+                frame_mask = torch.ones(1, num_frames)
+                frame_mask[:, : self.cfg.data.tail_frames] = 0
+                frame_mask[:, num_frames - self.cfg.data.head_frames :] = 0
+                video = frames_to_tensor(read_video(Path(batch["clip_dir"][i]) / "video.mp4")[:num_frames])
+                context[i : i + 1] = known_frames_context(self.codec, video, frame_mask, reference[i : i + 1],
+                                                          self.zero_latents).cpu()
+        return context
+
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, StepLosses]:
+        from physavatar.training.flow import add_noise, sample_training_sigmas, velocity_target
+        from physavatar.training.masking import discrete_loss, no_audio_mask, phys_targets, training_masks
+
+        cfg, g = self.cfg, self.generator
+        device = self.accelerator.device
+        latents, reference = batch["latents"], batch["reference"]
+        batch_size, num_latents = latents.shape[0], latents.shape[2]
+
+        # 1. noisy input and velocity target (the reference latent leads, as in VACE)
+        x0 = torch.cat([reference, latents], dim=2)
+        sigmas, timesteps = sample_training_sigmas(batch_size, g, shift=cfg.loss.shift)
+        noise = torch.randn(x0.shape, generator=g)
+        x_t = add_noise(x0, noise, sigmas)
+        target = velocity_target(x0, noise)
+
+        # 2. Algorithm 1, then classifier-free-guidance dropout
+        mode = "discrete" if cfg.loss.supervision == "none" else cfg.loss.supervision
+        audio_mask, supervise = training_masks(mode, sigmas, num_latents, g)
+        drop_audio = torch.rand(batch_size, generator=g) < cfg.loss.audio_drop
+        if drop_audio.any():
+            dropped_mask = no_audio_mask(batch_size, num_latents)
+            audio_mask = torch.where(drop_audio[:, None], dropped_mask, audio_mask)
+            supervise = torch.where(drop_audio[:, None], torch.ones_like(supervise), supervise)
+        drop_context = bool(torch.rand((), generator=g) < cfg.loss.context_drop)
+        draw_known = torch.rand(batch_size, generator=g) < cfg.data.known_frames_prob
+
+        # 3. VACE context
+        context = self._context(batch, draw_known)
+
+        # 4. forward and the two losses
+        e_con = None if drop_context or batch["e_con"] is None else batch["e_con"].to(device)
+        e_tok = None if e_con is None else batch["e_tok"].to(device)
+        t5 = self.context_mode == "t5"  # "MLLM via T5": the plan's T5 states are Wan's text context
+        out = self.model(
+            x_t.to(device), timesteps.to(device), control_hidden_states=context.to(device),
+            encoder_hidden_states=e_con if t5 else None,
+            audio_features=batch["audio"].to(device), audio_mask=audio_mask.to(device),
+            mllm_hidden_states=None if t5 else e_con, mllm_token_embeds=None if t5 else e_tok,
+            num_reference_latents=1, return_phys=cfg.loss.supervision != "none",
+        )
+        pred = out.sample.float()[:, :, 1:]
+        loss_cont = torch.mean((pred - target[:, :, 1:].to(device)) ** 2)
+        loss_disc = torch.zeros((), device=device)
+        if cfg.loss.supervision != "none":
+            targets = phys_targets(batch["phys"], num_latents).to(device)
+            loss_disc = discrete_loss(out.phys_tokens.float(), targets, supervise.to(device))
+        loss = loss_cont + cfg.loss.lambda_discrete * loss_disc
+        masked = float((audio_mask == 0).float().mean())
+        return loss, StepLosses(loss.item(), loss_cont.item(), loss_disc.item(), masked)
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    def save_checkpoint(self) -> Path:
+        from safetensors.torch import save_file
+
+        from physavatar.io.atomic import atomic_dir, atomic_write
+
+        final = self.checkpoint_dir() / f"step_{self.step:07d}"
+        model = self.accelerator.unwrap_model(self.model)
+        with atomic_dir(final, overwrite=True) as tmp:
+            save_file(trainable_state_dict(model), tmp / "trainable.safetensors")
+            torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                        "generator": self.generator.get_state()}, tmp / "state.pt")
+            with atomic_write(tmp / "trainer_state.json", "w") as f:
+                import json
+
+                json.dump({"step": self.step, "epoch": self.epoch, "position": self.position}, f)
+            save_train_config(self.cfg, tmp / "config.yaml")
+        for old in self.list_checkpoints()[: -self.cfg.run.keep_last]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def list_checkpoints(self) -> list[Path]:
+        folder = self.checkpoint_dir()
+        if not folder.exists():
+            return []
+        return sorted(p for p in folder.iterdir() if CHECKPOINT_RE.match(p.name))
+
+    def resume(self, path: str | Path | None = None) -> bool:
+        """Load the latest (or the given) checkpoint; False when there is none."""
+        import json
+
+        from safetensors.torch import load_file
+
+        checkpoints = self.list_checkpoints()
+        path = Path(path) if path else (checkpoints[-1] if checkpoints else None)
+        if path is None:
+            return False
+        model = self.accelerator.unwrap_model(self.model)
+        saved = load_file(path / "trainable.safetensors")
+        expected = {n for n, p in model.named_parameters() if p.requires_grad}
+        if set(saved) != expected:
+            raise ValueError(f"{path}: checkpoint does not match this model/config "
+                             f"({len(set(saved) ^ expected)} parameter names differ); resume with the same config")
+        model.load_state_dict(saved, strict=False)
+        state = torch.load(path / "state.pt", weights_only=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        progress = json.loads((path / "trainer_state.json").read_text())
+        self.step, self.epoch, self.position = progress["step"], progress["epoch"], progress["position"]
+        log.info("resumed from %s at step %d", path, self.step)
+        return True
+
+    # ------------------------------------------------------------------ the loop
+    def train(self) -> list[StepLosses]:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        save_train_config(cfg, self.out_dir / "config.yaml")
+        if cfg.run.tensorboard and self.accelerator.is_main_process:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+            except ImportError:
+                log.info("tensorboard is not installed: metrics go to the progress bar and history only")
+        history: list[StepLosses] = []
+        self.model.train()
+        bar = tqdm(total=cfg.run.max_steps, initial=self.step, unit="step", disable=not self.progress,
+                   desc=f"train {self.out_dir.name}")
+        while self.step < cfg.run.max_steps:
+            start = time.perf_counter()
+            for _ in range(cfg.optim.grad_accum):
+                with self.accelerator.accumulate(self.model):
+                    loss, losses = self.compute_loss(self._next_batch())
+                    if not math.isfinite(losses.total):
+                        raise FloatingPointError(f"step {self.step}: loss is {losses.total}; lower optim.lr or check "
+                                                 "the data (features with NaN?)")
+                    self.accelerator.backward(loss)
+                    if self.accelerator.sync_gradients and cfg.optim.grad_clip > 0:
+                        self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+                    self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+            self.scheduler.step()
+            self.step += 1
+            history.append(losses)
+            seconds = time.perf_counter() - start
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses.total:.4f}", cont=f"{losses.cont:.4f}", disc=f"{losses.disc:.4f}",
+                            s_per_step=f"{seconds:.2f}")
+            if self.writer is not None and self.step % cfg.run.log_every == 0:
+                for key, value in vars(losses).items():
+                    self.writer.add_scalar(f"train/{key}", value, self.step)
+                self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
+                self.writer.add_scalar("train/seconds_per_step", seconds, self.step)
+            if self.accelerator.is_main_process and (
+                self.step % cfg.run.save_every == 0 or self.step == cfg.run.max_steps
+            ):
+                self.save_checkpoint()
+        bar.close()
+        if self.writer is not None:
+            self.writer.close()
+        return history
+
+    def export(self, out_dir: str | Path | None = None) -> Path:
+        """The trained transformer as a plain diffusers folder (LoRA merged) for the inference pipeline."""
+        from physavatar.models.checkpoint import export_merged
+
+        out = Path(out_dir) if out_dir else self.out_dir / "transformer"
+        model = self.accelerator.unwrap_model(self.model)
+        return export_merged(model, out, overwrite=True)

