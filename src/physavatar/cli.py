@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         args = cmd_parser.parse_args(argv[1:])
     try:
         return int(module.run(args) or 0)
-    except (UserError, FileNotFoundError, ValueError) as err:
+    except (UserError, FileNotFoundError, PermissionError, ValueError) as err:
         print(f"physavatar {name}: error: {err}", file=sys.stderr)
         return 2
 

@@ -32,6 +32,9 @@ class LatentCodec:
         z = vae.config.z_dim
         mean = vae.config.latents_mean or [0.0] * z
         std = vae.config.latents_std or [1.0] * z
+        if len(mean) != z or len(std) != z:
+            raise ValueError(f"VAE config has {len(mean)} latents_mean / {len(std)} latents_std values for z_dim={z}; "
+                             "set both to z_dim per-channel statistics of its latents")
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, z, 1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, z, 1, 1, 1)
 
@@ -67,7 +70,7 @@ class LatentCodec:
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 (F, H, W, 3) or (B, F, H, W, 3) -> float (B, 3, F, H, W) in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    x = torch.from_numpy(np.array(frames, dtype=np.float32)) / 127.5 - 1.0
     if x.ndim == 4:
         x = x.unsqueeze(0)
     return x.permute(0, 4, 1, 2, 3)

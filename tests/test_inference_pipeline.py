@@ -1,0 +1,169 @@
+"""The generation pipeline on a tiny random model: single chunk, interleaved and AR long-form, resume, bad input."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
+from PIL import Image
+
+from physavatar.cli import main
+from physavatar.config import tiny
+from physavatar.inference.chunks import plan_interleaved
+from physavatar.inference.long_video import WorkDir, correct_chunk, join_offsets, known_frames
+from physavatar.inference.pipeline import PhysAvatarPipeline
+from physavatar.inference.sampler import combine_guidance, phys_to_frames
+from physavatar.io.audio import load_audio, write_wav
+from physavatar.io.video import probe_video, read_video
+
+
+def tiny_pipeline(context_mode="none", planner=""):
+    torch.manual_seed(0)
+    args = dataclasses.replace(tiny(), audio_dim=80, context_mode=context_mode, mllm_dim=384)
+    vae = AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
+                           latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
+    return PhysAvatarPipeline(args.build(), vae, FlowMatchEulerDiscreteScheduler(shift=5.0), size=32,
+                              chunk_frames=13, audio_backend="logmel", planner=planner)
+
+
+@pytest.fixture(scope="module")
+def pipe_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pipe") / "tiny_pipeline"
+    tiny_pipeline().save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipe(pipe_dir):
+    return PhysAvatarPipeline.from_pretrained(pipe_dir)
+
+
+def speech(seconds, seed=0):
+    t = np.arange(int(16000 * seconds)) / 16000
+    syllables = (np.sin(2 * np.pi * 3 * t) > 0).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    return (0.3 * syllables * np.sin(2 * np.pi * 180 * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def portrait(size=48):
+    rng = np.random.default_rng(1)
+    return Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("seconds,long_form,chunks", [(0.4, "interleaved", 1), (1.5, "interleaved", 4),
+                                                      (1.5, "ar", 5)])
+def test_video_is_exactly_as_long_as_the_audio(pipe, tmp_path, seconds, long_form, chunks):
+    wav = speech(seconds)
+    out = tmp_path / "v.mp4"
+    result = pipe.generate(portrait(), wav, out, num_steps=2, long_form=long_form, progress=False)
+    frames = int(np.ceil(len(wav) / 640))
+    info = probe_video(out)
+    assert result.num_frames == frames == info.num_frames and info.has_audio
+    assert (info.width, info.height) == (32, 32)
+    assert result.report["chunks"] == chunks
+    assert result.report["passes"] == (1 if chunks == 1 else 2 if long_form == "interleaved" else chunks)
+    assert np.load(result.files["phys"]).shape == (frames, 4, 256)
+    assert len(result.report["joins"]["joins"]) == chunks - 1
+    # the muxed audio is the input audio
+    back = load_audio(out, validate=False)[: len(wav)]
+    assert np.corrcoef(back[2000:-2000], wav[2000 : len(back) - 2000])[0, 1] > 0.9
+
+
+def test_same_seed_same_video_and_resume_reuses_chunks(pipe, tmp_path):
+    wav = speech(1.5)
+    work = tmp_path / "work"
+    a = pipe.generate(portrait(), wav, tmp_path / "a.mp4", num_steps=2, seed=5, work_dir=work, progress=False)
+    stamps = {p.name: p.stat().st_mtime_ns for p in work.glob("chunk_*.npz")}
+    assert len(stamps) == a.report["chunks"]
+    (work / "chunk_0001.npz").unlink()  # as if the job had died before chunk 1 was written
+    b = pipe.generate(portrait(), wav, tmp_path / "b.mp4", num_steps=2, seed=5, work_dir=work, progress=False)
+    again = {p.name: p.stat().st_mtime_ns for p in work.glob("chunk_*.npz")}
+    assert all(again[name] == stamp for name, stamp in stamps.items() if name != "chunk_0001.npz")
+    assert np.array_equal(read_video(a.video), read_video(b.video))
+    with pytest.raises(ValueError, match="holds chunks of another job"):
+        pipe.generate(portrait(), wav, tmp_path / "c.mp4", num_steps=2, seed=6, work_dir=work, progress=False)
+
+
+def test_even_chunks_get_their_neighbours_frames(tmp_path):
+    plan = plan_interleaved(40, 13)
+    work = WorkDir(tmp_path / "w", {"job": 1})
+    for chunk in plan.chunks:
+        if chunk.kind == "odd":
+            frames = np.full((13, 8, 8, 3), chunk.index * 10, np.uint8)
+            frames[:, 0, 0, 0] = np.arange(13)  # frame number inside the window
+            work.save(chunk, frames, np.zeros((13, 4, 256)))
+    even = plan.chunks[1]
+    request = known_frames(even, work, (8, 8))
+    c, d = even.tail.window_positions
+    assert (request.known[c:d, 1, 1] == 0).all()  # from chunk 0
+    assert request.known[c:d, 0, 0, 0].tolist() == list(range(*even.tail.source_positions))
+    c, d = even.head.window_positions
+    assert (request.known[c:d, 1, 1] == 20).all()  # from chunk 2
+    assert request.frame_mask.tolist() == list(even.generate_mask())
+
+
+def test_join_correction_removes_a_colour_jump():
+    frames = np.full((10, 4, 4, 3), 100, np.uint8)
+    before, after = np.full((4, 4, 3), 90, np.uint8), np.full((4, 4, 3), 110, np.uint8)
+    start, end = join_offsets(before, frames[0]), join_offsets(after, frames[-1])
+    fixed = correct_chunk(frames, start, end)
+    assert fixed[0].mean() == 90 and fixed[-1].mean() == 110
+    assert 90 < fixed[5].mean() < 110
+
+
+def test_guidance_combination_and_phys_frames():
+    full, noaudio, none = torch.tensor(3.0), torch.tensor(1.0), torch.tensor(0.0)
+    assert combine_guidance(full, noaudio, None, 2.0, 1.0) == 5.0  # 1 + 2 (3 - 1)
+    assert combine_guidance(full, noaudio, none, 2.0, 3.0) == 7.0  # 0 + 3 (1 - 0) + 2 (3 - 1)
+    phys = torch.arange(3 * 4).float().view(1, 3, 4, 1).expand(1, 3, 4, 1024)
+    frames = phys_to_frames(phys, 9)
+    assert frames.shape == (9, 4, 256)
+    assert frames[:, 0, 0].tolist() == [0, 4, 5, 6, 7, 8, 9, 10, 11]
+
+
+def test_planner_plan_is_saved_and_edit_reaches_it(tmp_path):
+    pipe = tiny_pipeline(context_mode="mllm", planner="default")
+    result = pipe.generate(portrait(), speech(0.5), tmp_path / "p.mp4", num_steps=1, edit="very excited",
+                           skeleton=True, progress=False)
+    assert result.plan_text and "[AUDIO]" in result.plan_text
+    assert (tmp_path / "p.plan.txt").read_text().strip() == result.plan_text
+    assert json.loads((tmp_path / "p.plan.json").read_text())["edit"] == "very excited"
+    skeleton = probe_video(result.files["skeleton"])
+    assert (skeleton.width, skeleton.num_frames) == (64, result.num_frames)
+
+
+def _cli(pipe_dir, tmp_path, image, audio, out, *extra):
+    return main(["generate", "--model", str(pipe_dir), "--image", str(image), "--audio", str(audio),
+                 "--out", str(out), "--steps", "1", "--quiet", *extra])
+
+
+def test_cli_writes_video_and_cleans_its_work_folder(pipe_dir, tmp_path, capsys):
+    portrait().save(tmp_path / "me.png")
+    write_wav(tmp_path / "s.wav", speech(0.6))
+    assert _cli(pipe_dir, tmp_path, tmp_path / "me.png", tmp_path / "s.wav", tmp_path / "new" / "o.mp4") == 0
+    assert probe_video(tmp_path / "new" / "o.mp4").num_frames == 15
+    assert not (tmp_path / "new" / ".o.work").exists()
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_bad_inputs_are_one_line_errors_and_write_nothing(pipe_dir, tmp_path, capsys):
+    portrait().save(tmp_path / "me.png")
+    write_wav(tmp_path / "s.wav", speech(0.6))
+    write_wav(tmp_path / "silent.wav", np.zeros(16000, np.float32))
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    (tmp_path / "outdir.mp4").mkdir()
+    cases = [
+        (tmp_path / "broken.png", tmp_path / "s.wav", tmp_path / "o1.mp4", "broken.png"),
+        (tmp_path / "me.png", tmp_path / "silent.wav", tmp_path / "o2.mp4", "silent"),
+        (tmp_path / "me.png", tmp_path / "missing.wav", tmp_path / "o3.mp4", "missing.wav"),
+        (tmp_path / "me.png", tmp_path / "s.wav", tmp_path / "outdir.mp4", "is a folder"),
+        (tmp_path / "me.png", tmp_path / "s.wav", tmp_path / "o4.txt", "ending in .mp4"),
+    ]
+    for image, audio, out, message in cases:
+        assert _cli(pipe_dir, tmp_path, image, audio, out) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not out.is_file()
+    assert main(["generate", "--model", str(tmp_path / "nope"), "--image", "a", "--audio", "b", "--out", "c.mp4"]) == 2
