@@ -72,7 +72,7 @@ def extract_features(
     from tqdm import tqdm
 
     from physavatar.encoders.audio import AudioEncoderConfig, load_audio_encoder
-    from physavatar.io.atomic import atomic_path
+    from physavatar.io.atomic import atomic_path, atomic_write
     from physavatar.io.audio import load_audio
     from physavatar.io.video import read_video
 
@@ -117,8 +117,12 @@ def extract_features(
                     pose_encoder = load_pose_encoder(pose)
                 frames = read_video(clip_dir / "video.mp4")
                 found = pose_encoder.encode_frames(frames)
-                np.save(clip_dir / "keypoints.npy", found.keypoints.astype(np.float32))
-                with atomic_path(paths["phys"]) as tmp:
+                with atomic_path(clip_dir / "keypoints.npy") as tmp:
+                    np.save(tmp, found.keypoints.astype(np.float32))
+                meta.setdefault("backends", {})["pose"] = found.backend
+                with atomic_write(clip_dir / "meta.json", "w") as f:
+                    json.dump(meta, f, indent=1)
+                with atomic_path(paths["phys"]) as tmp:  # last: its presence marks the pose step done
                     np.save(tmp, found.tokens.astype(np.float16))
                 report.written["phys"] += 1
             if codec is not None and not paths["latents"].exists():

@@ -61,7 +61,9 @@ class RunArgs:
     save_every: int = 200
     keep_last: int = 3
     log_every: int = 10
-    val_every: int = 0  # generate a sample from a held-out clip every N steps (0 = never)
+    val_every: int = 0  # generate a sample from a held-out clip every N steps (0 = never; needs data.vae)
+    val_split: str = "val"  # the split the sample's reference image and audio come from
+    val_steps: int = 10  # denoising steps of the sample
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU
     mixed_precision: str = "auto"  # "auto": bf16 autocast on GPU, none on CPU; or "no" / "bf16"

@@ -77,9 +77,9 @@ class Trainer:
                                    audio_backend=cfg.data.audio_backend, planner=cfg.data.planner or None,
                                    vae_name=vae_name)
         self.codec = None
-        if cfg.data.known_frames_prob > 0:
-            if not cfg.data.vae:
-                raise ValueError("data.known_frames_prob > 0 needs data.vae (the VAE folder) to encode known frames")
+        if cfg.data.known_frames_prob > 0 and not cfg.data.vae:
+            raise ValueError("data.known_frames_prob > 0 needs data.vae (the VAE folder) to encode known frames")
+        if cfg.data.vae:
             from physavatar.models.vae import LatentCodec
 
             self.codec = LatentCodec.from_pretrained(cfg.data.vae, device=self.accelerator.device)
@@ -323,15 +323,64 @@ class Trainer:
                 self.step % cfg.run.save_every == 0 or self.step == cfg.run.max_steps
             ):
                 self.save_checkpoint()
+            if cfg.run.val_every and self.step % cfg.run.val_every == 0 and self.accelerator.is_main_process:
+                self.validate()
         bar.close()
         if self.writer is not None:
             self.writer.close()
         return history
 
+    def validate(self) -> Path | None:
+        """Generate a short sample for a held-out clip (its reference image and audio) with the current weights."""
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        from physavatar.data.features import read_manifest
+        from physavatar.inference.pipeline import PhysAvatarPipeline
+
+        if self.codec is None:
+            log.warning("run.val_every needs data.vae: no sample")
+            return None
+        rows = [r for r in read_manifest(self.cfg.data.root) if r.get("split") == self.cfg.run.val_split]
+        if not rows:
+            log.warning("no %r clip in %s: no validation sample", self.cfg.run.val_split, self.cfg.data.root)
+            return None
+        clip = Path(self.cfg.data.root) / rows[0]["path"]
+        model = self.accelerator.unwrap_model(self.model)
+        model.eval()
+        try:
+            pipe = PhysAvatarPipeline(model, self.codec.vae, FlowMatchEulerDiscreteScheduler(shift=self.cfg.loss.shift),
+                                      size=int(self.dataset[0].latents.shape[-1] * 8),
+                                      chunk_frames=self.cfg.data.num_frames, audio_backend=self.cfg.data.audio_backend,
+                                      planner=self.cfg.data.planner)
+            out = self.out_dir / "samples" / f"step_{self.step:07d}.mp4"
+            pipe.generate(clip / "reference.png", clip / "audio.wav", out, num_steps=self.cfg.run.val_steps,
+                          work_dir=self.out_dir / "samples" / ".work" / f"{self.step}", progress=False)
+            shutil.rmtree(self.out_dir / "samples" / ".work", ignore_errors=True)
+        finally:
+            model.train()
+        return out
+
     def export(self, out_dir: str | Path | None = None) -> Path:
-        """The trained transformer as a plain diffusers folder (LoRA merged) for the inference pipeline."""
+        """The trained transformer (LoRA merged) as a diffusers folder; with a VAE, a whole pipeline folder
+        (transformer/ + vae/ + scheduler/) that `physavatar generate --model` loads."""
+        from physavatar.io.atomic import atomic_dir
         from physavatar.models.checkpoint import export_merged
 
-        out = Path(out_dir) if out_dir else self.out_dir / "transformer"
         model = self.accelerator.unwrap_model(self.model)
-        return export_merged(model, out, overwrite=True)
+        if self.codec is None:
+            return export_merged(model, Path(out_dir) if out_dir else self.out_dir / "transformer", overwrite=True)
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        from physavatar.inference.pipeline import PhysAvatarPipeline
+
+        out = Path(out_dir) if out_dir else self.out_dir / "pipeline"
+        with atomic_dir(out, overwrite=True) as tmp:
+            export_merged(model, tmp / "transformer")
+            pipe = PhysAvatarPipeline(model, self.codec.vae, FlowMatchEulerDiscreteScheduler(shift=self.cfg.loss.shift),
+                                      size=int(self.dataset[0].latents.shape[-1] * 8),
+                                      chunk_frames=self.cfg.data.num_frames, audio_backend=self.cfg.data.audio_backend,
+                                      planner=self.cfg.data.planner)
+            pipe.vae.save_pretrained(tmp / "vae")
+            pipe.scheduler.save_pretrained(tmp / "scheduler")
+            pipe.save_config(tmp)  # model_index.json with size, chunk_frames, encoders
+        return out

@@ -1,0 +1,34 @@
+"""`physavatar extract DATASET`: the offline features training reads (audio, plans, VAE latents, pose)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", help="a clip dataset folder (manifest.jsonl + clips/), from `physavatar world make` "
+                        "or `physavatar curate`")
+    parser.add_argument("--audio", default="default", choices=["default", "whisper", "logmel"],
+                        help="audio encoder backend (default: offline Whisper tiny.en; whisper: a local Whisper "
+                             "folder, see docs/encoders.md)")
+    parser.add_argument("--planner", default="default", help="planner backend: default (heuristic) or qwen-omni; "
+                        "'none' to skip plans")
+    parser.add_argument("--vae", help="AutoencoderKLWan folder; without it no latents are computed")
+    parser.add_argument("--pose", default="mediapipe", help="pose backend for clips without phys_tokens.npy "
+                        "(mediapipe or xpose); 'none' to skip")
+    parser.add_argument("--split", help="only clips of this split (train/val/test)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from physavatar.data.features import extract_features
+
+    report = extract_features(
+        args.dataset, audio_backend=args.audio, planner=None if args.planner == "none" else args.planner,
+        vae=args.vae, pose=None if args.pose == "none" else args.pose, split=args.split, progress=not args.quiet,
+    )
+    written = ", ".join(f"{k} {v}" for k, v in report.written.items())
+    print(f"{report.clips} clips: wrote {written}; skipped {len(report.skipped)}")
+    for line in report.skipped[:20]:
+        print(f"  skipped {line}")
+    return 0 if len(report.skipped) < report.clips or report.clips == 0 else 1
