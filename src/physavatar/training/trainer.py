@@ -277,6 +277,24 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------ the loop
+    def train_step(self) -> StepLosses:
+        """One optimizer step (over `optim.grad_accum` batches)."""
+        cfg = self.cfg
+        for _ in range(cfg.optim.grad_accum):
+            with self.accelerator.accumulate(self.model):
+                loss, losses = self.compute_loss(self._next_batch())
+                if not math.isfinite(losses.total):
+                    raise FloatingPointError(f"step {self.step}: loss is {losses.total}; lower optim.lr or check "
+                                             "the data (features with NaN?)")
+                self.accelerator.backward(loss)
+                if self.accelerator.sync_gradients and cfg.optim.grad_clip > 0:
+                    self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+        return losses
+
     def train(self) -> list[StepLosses]:
         from tqdm import tqdm
 
@@ -296,19 +314,7 @@ class Trainer:
                    desc=f"train {self.out_dir.name}")
         while self.step < cfg.run.max_steps:
             start = time.perf_counter()
-            for _ in range(cfg.optim.grad_accum):
-                with self.accelerator.accumulate(self.model):
-                    loss, losses = self.compute_loss(self._next_batch())
-                    if not math.isfinite(losses.total):
-                        raise FloatingPointError(f"step {self.step}: loss is {losses.total}; lower optim.lr or check "
-                                                 "the data (features with NaN?)")
-                    self.accelerator.backward(loss)
-                    if self.accelerator.sync_gradients and cfg.optim.grad_clip > 0:
-                        self.accelerator.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
-                    self.optimizer.step()
-                    self.optimizer.zero_grad(set_to_none=True)
-            self.scheduler.step()
-            self.step += 1
+            losses = self.train_step()
             history.append(losses)
             seconds = time.perf_counter() - start
             bar.update(1)
