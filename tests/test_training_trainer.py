@@ -181,3 +181,17 @@ def test_export_loads_in_the_model_class(tmp_path, data):
     model = PhysAvatarTransformer3DModel.from_pretrained(out)
     trained = trainer.accelerator.unwrap_model(trainer.model).state_dict()
     assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
+
+
+def test_two_process_data_parallel_training_on_cpu(tmp_path, data):
+    """`accelerate launch -m physavatar.train` with 2 CPU processes (gloo DDP): both ranks train, rank 0 saves."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "physavatar.train", "--config", "configs/tiny.yaml",
+           "--no-progress", f"--data.root={data}", f"--run.out_dir={out}", "--run.max_steps=2", "--run.save_every=2",
+           "--run.tensorboard=false"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                          cwd=Path(__file__).parents[1], timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "checkpoints" / "step_0000002" / "trainable.safetensors").exists()
+    assert (out / "transformer" / "config.json").exists()
