@@ -14,32 +14,9 @@ import os
 import shutil
 from pathlib import Path
 
+from physavatar.data.manifest import MANIFEST, read_jsonl, rewrite_jsonl
+
 LEDGER = "curation.jsonl"
-MANIFEST = "manifest.jsonl"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Rows of a JSONL file ([] if absent); a torn final line (a crash mid-append) is ignored."""
-    if not path.exists():
-        return []
-    rows, lines = [], path.read_text().splitlines()
-    for n, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n == len(lines) - 1:
-                break
-            raise ValueError(f"{path}:{n + 1}: not a JSON line; fix or delete that line and rerun") from None
-    return rows
-
-
-def _rewrite(path: Path, rows: list[dict]) -> None:
-    from physavatar.io import atomic_write
-
-    with atomic_write(path, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
 
 
 def repair(out: Path) -> list[dict]:
@@ -47,13 +24,13 @@ def repair(out: Path) -> list[dict]:
     ledger_path, manifest_path = out / LEDGER, out / MANIFEST
     ledger = read_jsonl(ledger_path)
     if ledger_path.exists() and not ledger_path.read_text().endswith("\n") and ledger_path.stat().st_size:
-        _rewrite(ledger_path, ledger)
+        rewrite_jsonl(ledger_path, ledger)
     done = {r["file"] for r in ledger}
     clips = read_jsonl(manifest_path)
     keep = [c for c in clips if c.get("source") in done]
     if len(keep) != len(clips) or (manifest_path.exists() and manifest_path.stat().st_size
                                    and not manifest_path.read_text().endswith("\n")):
-        _rewrite(manifest_path, keep)
+        rewrite_jsonl(manifest_path, keep)
     listed = {c["id"] for c in keep}
     clips_dir = out / "clips"
     if clips_dir.is_dir():

@@ -18,7 +18,8 @@ import torch
 from torch.utils.data import Dataset
 
 from physavatar.constants import num_latent_frames
-from physavatar.data.features import feature_paths, read_manifest
+from physavatar.data.features import feature_paths
+from physavatar.data.manifest import read_manifest
 from physavatar.encoders.backend import require_same_backend
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class ClipDataset(Dataset):
         self.samples: list[ClipSample] = []
         self.skipped: list[str] = []
         audio_backends, plan_backends = [], []
-        rows = [r for r in read_manifest(self.root) if split is None or r.get("split") == split]
+        rows = [r for r in read_manifest(self.root, required=True) if split is None or r.get("split") == split]
         for row in rows:
             clip_dir = self.root / row["path"]
             paths = feature_paths(clip_dir, audio_backend, planner or "none", vae_name)

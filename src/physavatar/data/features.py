@@ -19,24 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from physavatar.data.manifest import read_manifest
+
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.jsonl"
-
-
-def read_manifest(root: str | os.PathLike) -> list[dict]:
-    path = Path(root) / MANIFEST
-    if not path.exists():
-        raise FileNotFoundError(f"{root}: no {MANIFEST}; give a dataset folder written by `physavatar world make` "
-                                "or `physavatar curate`")
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            log.warning("%s line %d is not JSON (an interrupted write?); ignored", path, number)
-    return rows
 
 
 def feature_paths(clip_dir: Path, audio_backend: str, planner: str, vae_name: str) -> dict[str, Path]:
@@ -77,7 +62,7 @@ def extract_features(
     from physavatar.io.video import read_video
 
     root = Path(root)
-    rows = [r for r in read_manifest(root) if split is None or r.get("split") == split]
+    rows = [r for r in read_manifest(root, required=True) if split is None or r.get("split") == split]
     report = ExtractReport(clips=len(rows))
     audio_encoder = load_audio_encoder(AudioEncoderConfig(backend=audio_backend))
     plan_model = None

@@ -340,7 +340,7 @@ class Trainer:
         """Generate a short sample for a held-out clip (its reference image and audio) with the current weights."""
         from diffusers import FlowMatchEulerDiscreteScheduler
 
-        from physavatar.data.features import read_manifest
+        from physavatar.data.manifest import read_manifest
         from physavatar.inference.pipeline import PhysAvatarPipeline
 
         if self.codec is None:

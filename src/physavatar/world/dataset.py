@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from physavatar.constants import FPS, SAMPLE_RATE
+from physavatar.data.manifest import MANIFEST, read_manifest, repair_jsonl
 
-MANIFEST = "manifest.jsonl"
 WORLD_VERSION = 1
 
 
@@ -56,39 +56,6 @@ def clip_plan(seed: int, index: int, clips_per_identity: int = 4) -> ClipPlan:
     k = index // clips_per_identity
     split = {8: "val", 9: "test"}.get(k % 10, "train")
     return ClipPlan(index, f"{index:06d}", k, _derive(seed, 1, k), _derive(seed, 2, index), split)
-
-
-def read_manifest(out: str | os.PathLike) -> list[dict]:
-    """Manifest rows of a dataset folder ([] if none); a torn last line (a crash mid-append) is ignored."""
-    path = Path(out) / MANIFEST
-    if not path.exists():
-        return []
-    rows = []
-    lines = path.read_text().splitlines()
-    for n, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n == len(lines) - 1:
-                break
-            raise ValueError(f"{path}:{n + 1}: not a JSON line; fix or delete that line and rerun") from None
-    return rows
-
-
-def _repair_manifest(out: Path) -> None:
-    """Drop a torn final line so the next append starts on a fresh line."""
-    path = out / MANIFEST
-    if not path.exists():
-        return
-    text = path.read_text()
-    if text and not text.endswith("\n"):
-        from physavatar.io.atomic import atomic_write
-
-        good = "".join(json.dumps(r) + "\n" for r in read_manifest(out))
-        with atomic_write(path, "w") as f:
-            f.write(good)
 
 
 def write_clip(
@@ -188,7 +155,7 @@ def make_dataset(cfg: WorldDatasetConfig, progress: bool = True) -> list[dict]:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder; choose a folder path")
     (out / "clips").mkdir(parents=True, exist_ok=True)
-    _repair_manifest(out)
+    repair_jsonl(out / MANIFEST)
     existing = read_manifest(out)
     if existing:
         _check_same_dataset(out, existing[0], cfg)
