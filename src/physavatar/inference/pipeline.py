@@ -10,6 +10,7 @@ physical-state tokens per frame, (F, 4, 256)), OUT.json (settings, timings, colo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -191,7 +192,8 @@ class PhysAvatarPipeline(DiffusionPipeline):
 
         # 5. the chunks: pass 1 (odd) then pass 2 (even), spread over processes when launched with several
         state = PartialState()
-        job = {"image": reference.tobytes().hex()[:64] + str(reference.sum()), "audio": float(np.abs(wav).sum()),
+        job = {"image": hashlib.sha256(reference.tobytes()).hexdigest(),
+               "audio": hashlib.sha256(wav.tobytes()).hexdigest(),
                "frames": total_frames, "edit": edit, "steps": num_steps, "audio_scale": audio_scale,
                "plan_scale": plan_scale, "context_scale": context_scale, "seed": seed, "long_form": long_form,
                "model": str(self.transformer.config.get("_name_or_path", ""))}

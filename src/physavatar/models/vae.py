@@ -119,5 +119,6 @@ def known_frames_context(
     """
     keep = (1.0 - frame_mask.float()).view(frame_mask.shape[0], 1, -1, 1, 1).to(known_video)
     inactive = codec.encode(known_video * keep)
-    reactive = zero_latents.expand_as(inactive)
+    reactive = zero_latents.to(inactive.device).expand_as(inactive)
+    reference = None if reference is None else reference.to(inactive.device)
     return control_latents(inactive, reactive, frame_mask, reference)
