@@ -102,7 +102,9 @@ def run_child(pipe: Path, seconds: float, steps: int, long_form: str, processes:
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                str(script), *args]
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // processes)), "HF_HUB_OFFLINE": "1"}
+    # threads per process: the cores shared out (or what OMP_NUM_THREADS says), never oversubscribed
+    cores = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 2))
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // processes)), "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
