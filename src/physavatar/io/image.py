@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from physavatar.io.errors import MediaError, media_error, require_file
+from physavatar.io.errors import MediaError, media_error, require_file, MediaWarning
 
 MIN_SIDE = 32  # smaller images carry no usable identity
 # Upper-body framing: crop height in face heights, and where the face centre sits (fraction from the top).
@@ -95,7 +95,13 @@ def load_image(path: str | os.PathLike, *, min_side: int = MIN_SIDE) -> Image.Im
 
 @functools.lru_cache(maxsize=1)
 def _face_cascade():
+    """OpenCV's frontal-face cascade, or None where this OpenCV build has no cascades (some minimal builds)."""
     import cv2
+    if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+        warnings.warn(f"OpenCV {getattr(cv2, '__version__', '?')} has no Haar cascades: images are centre-cropped "
+                      "without face detection; install opencv-python-headless for face-aware crops", MediaWarning,
+                      stacklevel=3)
+        return None
     path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
@@ -127,7 +133,10 @@ def detect_face(image: Image.Image | np.ndarray, *, max_side: int = 640) -> tupl
         gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     gray = cv2.equalizeHist(gray)
     min_face = max(24, int(0.08 * min(gray.shape)))  # ignore tiny background faces and texture false positives
-    faces = _face_cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face))
+    cascade = _face_cascade()
+    if cascade is None:
+        return None
+    faces = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face))
     if len(faces) == 0:
         return None
     x, y, fw, fh = max(faces, key=lambda f: int(f[2]) * int(f[3]))
