@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curate": ("physavatar.commands.curate", "raw talking videos -> clean training clips (Appendix A)"),
     "extract": ("physavatar.commands.extract", "compute training features for a clip dataset"),
     "train": ("physavatar.commands.train", "train PhysAvatar from a YAML config"),
+    "train-vae": ("physavatar.commands.train_vae", "train a small Wan VAE on a clip dataset (the demo's latent space)"),
     "generate": ("physavatar.commands.generate", "reference image + audio -> avatar video"),
     "demo": ("physavatar.commands.demo", "make a world identity speak a sentence with the shipped demo model"),
     "eval": ("physavatar.commands.eval", "compute the paper's metrics (Table 1) for generated videos"),

@@ -1,0 +1,35 @@
+"""`physavatar train-vae --data DIR --out DIR`: a small Wan VAE for a clip dataset (e.g. the synthetic world)."""
+
+from __future__ import annotations
+
+import argparse
+
+from physavatar.training.vae import VaeTrainArgs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = VaeTrainArgs()
+    parser.add_argument("--data", required=True, help="clip dataset folder (manifest.jsonl + clips/*/video.mp4)")
+    parser.add_argument("--out", required=True, help="output AutoencoderKLWan folder (written atomically)")
+    parser.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per step")
+    parser.add_argument("--window", type=int, default=d.window, help="frames per window, 1 + 4k (default 5)")
+    parser.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
+    parser.add_argument("--base-dim", type=int, default=d.base_dim, help="VAE width (Wan2.1: 96; demo: 8)")
+    parser.add_argument("--z-dim", type=int, default=d.z_dim, help="latent channels (16 = Wan's; the model's "
+                        "in_channels must match)")
+    parser.add_argument("--max-clips", type=int, default=d.max_clips, help="train clips decoded into memory")
+    parser.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from physavatar.training.vae import train_vae
+
+    card = train_vae(VaeTrainArgs(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size,
+                                  window=args.window, lr=args.lr, base_dim=args.base_dim, z_dim=args.z_dim,
+                                  max_clips=args.max_clips, seed=args.seed), progress=not args.quiet)
+    print(json.dumps({k: v for k, v in card.items() if k != "args"}))
+    return 0
