@@ -1,7 +1,8 @@
 """Run the metrics of Table 1 over a reference set and one or more generated sets.
 
 1. discover the videos of every set (mp4 folders or clip datasets) and pair them by name;
-2. load each backbone once, on first use; one that is missing becomes "not computed: …" for its metrics;
+2. load each backbone once, on first use; one that is missing becomes "not computed: …" for its metrics
+   (on world clips, Sync-C/D and FGD default to the shipped world-trained nets: backbones/world.py);
 3. decode each video once and take every measurement from it (features for the set-level Fréchet
    distances, per-video scores for the rest);
 4. aggregate: Fréchet distances over the pooled features, means of the per-video scores.
@@ -18,6 +19,8 @@ import numpy as np
 
 from physavatar.evaluation import features as F
 from physavatar.evaluation.backbones import BackboneUnavailable
+from physavatar.evaluation.backbones.world import (WORLD_GESTURE_AE, WORLD_GESTURE_LABEL, WORLD_SYNCNET,
+                                                   is_world_clip)
 from physavatar.evaluation.config import METRICS, NEEDS_REFERENCE, EvalConfig
 from physavatar.evaluation.media import LoadedVideo, VideoSource, discover, load
 from physavatar.evaluation.metrics import csim, diversity, frechet_from_features
@@ -25,6 +28,8 @@ from physavatar.evaluation.metrics import csim, diversity, frechet_from_features
 # metric -> backbone key; DIV uses the gesture encoder when there is one, else raw normalised poses.
 BACKBONE_OF = {"fid": "inception", "fvd": "i3d", "vqa": "qalign", "ase": "qalign", "fgd": "gesture",
                "hand_c": "hands", "hand_v": "hands", "sync_c": "sync", "sync_d": "sync", "csim": "face"}
+# backbone key -> the EvalConfig weights field that, when None on world inputs, selects the shipped world net
+WORLD_DEFAULT_FOR = {"sync": "syncnet_weights", "gesture": "gesture_weights"}
 POSE_DIV_BACKBONE = "shoulder-normalised pose windows (no network)"
 
 
@@ -73,10 +78,26 @@ class _MediaPipeKeypoints:
 class Backbones:
     """Lazily loaded feature networks; `overrides` plugs in any object with the same interface (tests, new nets)."""
 
-    def __init__(self, config: EvalConfig, overrides: dict | None = None):
+    def __init__(self, config: EvalConfig, overrides: dict | None = None, world: bool = False):
         self.config = config
         self._cache: dict[str, object] = dict(overrides or {})
         self._errors: dict[str, str] = {}
+        self.world = world  # inputs are world clips: shipped world nets stand in for missing user weights
+        self.world_defaults: set[str] = set()  # keys loaded from the shipped world nets
+
+    def _load_world(self, key: str):
+        """The shipped world-trained net for `key` (sync, gesture); only called for world inputs."""
+        self.world_defaults.add(key)
+        if key == "sync":
+            from physavatar.evaluation.backbones.world_sync import WorldSyncBackbone
+            return WorldSyncBackbone(WORLD_SYNCNET)
+        from physavatar.evaluation.backbones.gesture_encoder import GestureFeatures
+        model = GestureFeatures(WORLD_GESTURE_AE, label=WORLD_GESTURE_LABEL)
+        if model.window != self.config.gesture_window:
+            raise BackboneUnavailable(f"{WORLD_GESTURE_LABEL} encodes {model.window}-frame windows, but "
+                                      f"gesture_window is {self.config.gesture_window}; use "
+                                      f"--gesture-window {model.window}")
+        return model
 
     def _load(self, key: str):
         c = self.config
@@ -92,6 +113,8 @@ class Backbones:
         if key == "face":
             from physavatar.evaluation.backbones.face_id import DlibFaceEmbedder
             return DlibFaceEmbedder(c.face_weights)
+        if self.world and key in WORLD_DEFAULT_FOR and getattr(c, WORLD_DEFAULT_FOR[key]) is None:
+            return self._load_world(key)
         if key == "sync":
             from physavatar.evaluation.backbones.syncnet import SyncNetBackbone
             return SyncNetBackbone(c.syncnet_weights)
@@ -124,6 +147,11 @@ class Backbones:
             if callable(close):
                 close()
         self._cache.clear()
+
+    def div_encoder(self) -> bool:
+        """DIV uses a gesture encoder the user gave; the shipped world net is FGD's default only, so DIV on
+        world clips stays on normalised poses (comparable with real videos, in body units)."""
+        return self.available("gesture") and "gesture" not in self.world_defaults
 
     def available(self, key: str) -> bool:
         try:
@@ -189,7 +217,7 @@ def _measure_set(sources: list[VideoSource], wanted: set[str], bb: Backbones, cf
                 if "fgd" in use:
                     out.feats["fgd"].append(timed("fgd", name, lambda: bb.get("gesture").features(windows), "fgd"))
                 if "div" in use and not is_reference:
-                    div_feats = (bb.get("gesture").features(windows) if bb.available("gesture")
+                    div_feats = (bb.get("gesture").features(windows) if bb.div_encoder()
                                  else windows.reshape(len(windows), -1))
                     out.feats["div"].append(div_feats)
                     if len(div_feats) >= 2:
@@ -254,7 +282,7 @@ def _aggregate(metric: str, gen: _SetMeasurements, ref: _SetMeasurements | None,
             return MetricResult.not_computed(str(err))
         backbone = getattr(model, "name", type(model).__name__)
     if metric == "div":
-        backbone = getattr(bb.get("gesture"), "name") if bb.available("gesture") else POSE_DIV_BACKBONE
+        backbone = getattr(bb.get("gesture"), "name") if bb.div_encoder() else POSE_DIV_BACKBONE
     if metric in ("div", "fgd"):
         sources = set(gen.details.get("pose_source", {}).values()) - {None}
         if "mediapipe" in sources:
@@ -288,6 +316,13 @@ def _aggregate(metric: str, gen: _SetMeasurements, ref: _SetMeasurements | None,
     return MetricResult(float(np.mean(values)), backbone, per_video=per_video, skipped=skipped, details=details)
 
 
+def _world_inputs(sets: dict[str, list[VideoSource]], ref_sources: list[VideoSource] | None) -> bool:
+    """World data: the reference set is world clips (meta.json "source": "world"), or, without a reference,
+    every generated video is. The reference decides, so a model's mp4s scored against world clips count."""
+    basis = ref_sources if ref_sources is not None else [s for srcs in sets.values() for s in srcs]
+    return bool(basis) and all(is_world_clip(s.video.parent) for s in basis)
+
+
 def evaluate(generated: dict[str, str | Path], reference: str | Path | None = None,
              config: EvalConfig | None = None, backbones: dict | None = None) -> tuple[list[MethodResult], dict]:
     """Evaluate each generated set {method name: folder} against `reference`; returns results and the config.
@@ -299,7 +334,7 @@ def evaluate(generated: dict[str, str | Path], reference: str | Path | None = No
         raise ValueError("eval: give at least one --generated folder")
     sets = {name: discover(folder) for name, folder in generated.items()}  # fail early on a bad folder
     ref_sources = discover(reference) if reference is not None else None
-    bb = Backbones(cfg, backbones)
+    bb = Backbones(cfg, backbones, world=_world_inputs(sets, ref_sources))
     wanted = set(cfg.metrics)
     results = []
     try:
