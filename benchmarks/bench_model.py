@@ -16,22 +16,14 @@ import statistics
 import time
 
 import torch
-from diffusers import AutoencoderKLWan, WanVACETransformer3DModel
+from diffusers import AutoencoderKLWan
 
 from physavatar.config import LoraArgs, tiny, vace_1_3b
 from physavatar.models.flops import example_inputs, forward_flops
 from physavatar.models.lora import add_lora, parameter_summary
 
-BASE_KEYS = (
-    "patch_size", "num_attention_heads", "attention_head_dim", "in_channels", "out_channels", "text_dim",
-    "freq_dim", "ffn_dim", "num_layers", "cross_attn_norm", "qk_norm", "eps", "rope_max_seq_len", "vace_layers",
-    "vace_in_channels",
-)
-
-
 def base_model(args):
-    kwargs = args.to_model_kwargs()
-    return WanVACETransformer3DModel(**{k: kwargs[k] for k in BASE_KEYS})
+    return args.build_base()
 
 
 def base_inputs(inputs: dict, args) -> dict:

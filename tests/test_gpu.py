@@ -46,19 +46,13 @@ def test_real_size_forward_matches_base_in_fp32_on_cuda():
     """Zero-initialised additions leave the real-size base output unchanged (fp32, on the GPU)."""
     import dataclasses
 
-    from diffusers import WanVACETransformer3DModel
-
     from physavatar.config import vace_1_3b
 
     args = dataclasses.replace(vace_1_3b(), num_layers=4, vace_layers=(0, 2), phys_layer=2, context_mode="t5")
     torch.manual_seed(0)
     with torch.device("cuda"):
         model = args.build().eval()
-        kw = args.to_model_kwargs()
-        base = WanVACETransformer3DModel(**{k: kw[k] for k in (
-            "patch_size", "num_attention_heads", "attention_head_dim", "in_channels", "out_channels", "text_dim",
-            "freq_dim", "ffn_dim", "num_layers", "cross_attn_norm", "qk_norm", "eps", "rope_max_seq_len",
-            "vace_layers", "vace_in_channels")}).eval()
+        base = args.build_base().eval()
     model.load_state_dict(base.state_dict(), strict=False)
     g = torch.Generator(device="cuda").manual_seed(1)
     x = torch.randn(1, 16, 6, 32, 32, device="cuda", generator=g)

@@ -6,26 +6,16 @@ import os
 
 import pytest
 import torch
-from diffusers import WanVACETransformer3DModel
 from safetensors.torch import save_file
 
 from physavatar.config import LoraArgs, tiny
 from physavatar.models import checkpoint as ck
 from physavatar.models.lora import add_lora
 
-BASE_KEYS = [
-    "patch_size", "num_attention_heads", "attention_head_dim", "in_channels", "out_channels", "text_dim",
-    "freq_dim", "ffn_dim", "num_layers", "cross_attn_norm", "qk_norm", "eps", "rope_max_seq_len", "vace_layers",
-    "vace_in_channels",
-]
-
-
 @pytest.fixture(scope="module")
 def base():
     torch.manual_seed(7)
-    args = tiny()
-    kwargs = args.to_model_kwargs()
-    return WanVACETransformer3DModel(**{k: kwargs[k] for k in BASE_KEYS}).eval()
+    return tiny().build_base().eval()
 
 
 @pytest.fixture(scope="module")

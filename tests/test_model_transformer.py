@@ -4,17 +4,9 @@ import dataclasses
 
 import pytest
 import torch
-from diffusers import WanVACETransformer3DModel
 
 from physavatar.config import tiny
 from physavatar.models.transformer import NEW_MODULE_PATTERN, PhysAvatarTransformer3DModel
-
-BASE_KEYS = [
-    "patch_size", "num_attention_heads", "attention_head_dim", "in_channels", "out_channels", "text_dim",
-    "freq_dim", "ffn_dim", "num_layers", "cross_attn_norm", "qk_norm", "eps", "rope_max_seq_len", "vace_layers",
-    "vace_in_channels",
-]
-
 
 def build(**overrides):
     torch.manual_seed(0)
@@ -22,8 +14,10 @@ def build(**overrides):
 
 
 def base_like(model):
+    from physavatar.models.checkpoint import model_args_of
+
     torch.manual_seed(1)
-    base = WanVACETransformer3DModel(**{k: model.config[k] for k in BASE_KEYS}).eval()
+    base = model_args_of(model).build_base().eval()
     missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
     assert unexpected == []
     assert missing and all(NEW_MODULE_PATTERN.search(k) for k in missing)

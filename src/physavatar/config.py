@@ -7,9 +7,15 @@ Presets: `tiny()` for tests, `demo()` for the shipped CPU model, `vace_1_3b()` f
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+# The arguments of diffusers' WanVACETransformer3DModel that ModelArgs holds: the base network.
+BASE_MODEL_KEYS = (
+    "patch_size", "num_attention_heads", "attention_head_dim", "in_channels", "out_channels", "text_dim",
+    "freq_dim", "ffn_dim", "num_layers", "cross_attn_norm", "qk_norm", "eps", "rope_max_seq_len", "vace_layers",
+    "vace_in_channels",
+)
 ContextMode = Literal["mllm", "t5", "none"]
 MLLMBlocks = Literal["vace", "all"]
 
@@ -53,6 +59,13 @@ class ModelArgs:
         kwargs["patch_size"] = tuple(self.patch_size)
         kwargs["vace_layers"] = list(self.vace_layers)
         return kwargs
+
+    def build_base(self):
+        """The base diffusers `WanVACETransformer3DModel` of this config (fresh weights), e.g. for comparisons."""
+        from diffusers import WanVACETransformer3DModel
+
+        kwargs = self.to_model_kwargs()
+        return WanVACETransformer3DModel(**{k: kwargs[k] for k in BASE_MODEL_KEYS})
 
     def build(self):
         """Instantiate `PhysAvatarTransformer3DModel` with freshly initialised weights."""
@@ -144,4 +157,4 @@ def model_args_from_dict(values: dict[str, Any]) -> ModelArgs:
     return ModelArgs(**values)
 
 
-__all__ = ["ModelArgs", "LoraArgs", "tiny", "demo", "vace_1_3b", "preset", "model_args_from_dict", "field"]
+__all__ = ["BASE_MODEL_KEYS", "ModelArgs", "LoraArgs", "tiny", "demo", "vace_1_3b", "preset", "model_args_from_dict"]

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import load_file, save_file
 
-from physavatar.config import LoraArgs, ModelArgs, model_args_from_dict
+from physavatar.config import BASE_MODEL_KEYS, LoraArgs, ModelArgs, model_args_from_dict
 from physavatar.io.atomic import atomic_dir, atomic_path, atomic_write
 from physavatar.models.lora import add_lora, is_full_trainable
 from physavatar.models.transformer import NEW_MODULE_PATTERN, PhysAvatarTransformer3DModel
@@ -31,10 +31,6 @@ ADAPTER_WEIGHTS = "physavatar_adapter.safetensors"
 ADAPTER_CONFIG = "physavatar_config.json"
 ADAPTER_FORMAT = "physavatar-adapter/1"
 _PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
-_BASE_CONFIG_KEYS = (
-    "patch_size", "num_attention_heads", "attention_head_dim", "in_channels", "out_channels", "text_dim",
-    "freq_dim", "ffn_dim", "num_layers", "cross_attn_norm", "qk_norm", "vace_layers", "vace_in_channels",
-)
 
 
 class CheckpointError(ValueError):
@@ -154,7 +150,7 @@ def check_base_config(path: str | os.PathLike, args: ModelArgs) -> None:
     ours = args.to_model_kwargs()
     diffs = [
         f"{key}: checkpoint {saved[key]!r} vs config {ours[key]!r}"
-        for key in _BASE_CONFIG_KEYS
+        for key in BASE_MODEL_KEYS
         if key in saved and _norm(saved[key]) != _norm(ours[key])
     ]
     if diffs:
