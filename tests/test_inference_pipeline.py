@@ -167,3 +167,51 @@ def test_cli_bad_inputs_are_one_line_errors_and_write_nothing(pipe_dir, tmp_path
         assert message in err and "Traceback" not in err
         assert not out.is_file()
     assert main(["generate", "--model", str(tmp_path / "nope"), "--image", "a", "--audio", "b", "--out", "c.mp4"]) == 2
+
+
+def _write_mp3(path, wav, rate=44100):
+    import av
+
+    from physavatar.io.audio import resample_audio
+
+    samples = resample_audio(wav, 16000, rate)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mp3", rate=rate)
+        frame = av.AudioFrame.from_ndarray((samples[None] * 32767).astype(np.int16), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def test_cli_corrects_image_modes_and_reads_any_audio_container(pipe_dir, tmp_path):
+    base = portrait(64)
+    rotated = base.rotate(90, expand=True)
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": load_image undoes it
+    images = {
+        "gray.png": base.convert("L"), "cmyk.jpg": base.convert("CMYK"), "rgba.png": base.convert("RGBA"),
+    }
+    for name, image in images.items():
+        image.save(tmp_path / name)
+    rotated.save(tmp_path / "exif.jpg", exif=exif)
+    _write_mp3(tmp_path / "speech.mp3", speech(0.6))
+    for name in [*images, "exif.jpg"]:
+        out = tmp_path / f"{name}.mp4"
+        assert _cli(pipe_dir, tmp_path, tmp_path / name, tmp_path / "speech.mp3", out) == 0, name
+        assert probe_video(out).num_frames >= 15
+
+
+def test_cli_refuses_tiny_image_and_too_short_or_empty_audio(pipe_dir, tmp_path, capsys):
+    portrait(16).save(tmp_path / "tiny.png")
+    portrait().save(tmp_path / "me.png")
+    write_wav(tmp_path / "blip.wav", speech(0.05))
+    (tmp_path / "empty.wav").write_bytes(b"")
+    for image, audio, message in [("tiny.png", "blip.wav", "too small"), ("me.png", "blip.wav", "short"),
+                                  ("me.png", "empty.wav", "empty")]:
+        out = tmp_path / f"{image}-{audio}.mp4"
+        assert _cli(pipe_dir, tmp_path, tmp_path / image, tmp_path / audio, out) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+        assert not out.exists()
