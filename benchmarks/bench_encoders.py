@@ -23,16 +23,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import argparse  # noqa: E402
 import time  # noqa: E402
 
+from _timing import best_of  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 
-def _best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def _speech(seconds: float) -> np.ndarray:
@@ -85,14 +80,14 @@ def main() -> None:
         audio = _speech(seconds)
         for label, enc in encoders.items():
             enc.encode(audio[:16000])  # warm-up
-            wall = _best(lambda: enc.encode(audio), args.repeats)
+            wall = best_of(lambda: enc.encode(audio), args.repeats)
             print(f"{label:32s} {seconds:8.1f} {wall:8.3f} {seconds / wall:12.1f} {seconds * FPS / wall:10.0f}")
         planner = load_planner()
         image = Image.fromarray(data.astronaut())
         t = time.perf_counter()
         planner.plan(image, audio[:16000], use_cache=False)  # loads VAD, face cascade, MiniLM
         load = time.perf_counter() - t
-        wall = _best(lambda: planner.plan(image, audio, use_cache=False), args.repeats)
+        wall = best_of(lambda: planner.plan(image, audio, use_cache=False), args.repeats)
         print(f"{'heuristic planner (+MiniLM)':32s} {seconds:8.1f} {wall:8.3f} {seconds / wall:12.1f} "
               f"{seconds * FPS / wall:10.0f}   ({1 / wall:.2f} plans/s; first call {load:.1f} s)")
 

@@ -13,7 +13,8 @@ import argparse
 import dataclasses
 import json
 import statistics
-import time
+
+from _timing import median_of
 
 import torch
 from diffusers import AutoencoderKLWan
@@ -55,17 +56,6 @@ def counts_and_flops(figures: dict) -> None:
     )
 
 
-def timed(fn, repeats: int, sync=lambda: None) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 @torch.no_grad()
 def cpu_time_ratio(figures: dict, repeats: int) -> None:
     """Real width (1536, 12 heads, FFN 8960), 4 main + 2 VACE blocks, 256x256x17 frames: the ratio of forward
@@ -80,8 +70,8 @@ def cpu_time_ratio(figures: dict, repeats: int) -> None:
     model(**inputs), base(**b_inputs)  # warm-up
     ours, theirs = [], []
     for _ in range(repeats):
-        ours.append(timed(lambda: model(**inputs, return_phys=True), 1))
-        theirs.append(timed(lambda: base(**b_inputs), 1))
+        ours.append(median_of(lambda: model(**inputs, return_phys=True), 1))
+        theirs.append(median_of(lambda: base(**b_inputs), 1))
     figures.update(
         cpu_reduced_forward_s=statistics.median(ours),
         cpu_reduced_base_forward_s=statistics.median(theirs),
@@ -112,13 +102,13 @@ def gpu_real_size(figures: dict, repeats: int, args=None, size=(512, 512, 81), d
         for _ in range(2):
             model(**inputs), base(**b_inputs)
         reset_memory()
-        t_ours = timed(lambda: model(**inputs, return_phys=True), repeats, sync)
+        t_ours = median_of(lambda: model(**inputs, return_phys=True), repeats, sync)
         mem_forward = memory()
-        t_base = timed(lambda: base(**b_inputs), repeats, sync)
+        t_base = median_of(lambda: base(**b_inputs), repeats, sync)
         # one denoising step of a chunk: conditional + audio-unconditional + context-unconditional passes
         batch3 = example_inputs(args, height, width, frames, device=device, dtype=dtype, batch=3)
         model(**batch3)
-        t_step = timed(lambda: model(**batch3), max(2, repeats // 2), sync)
+        t_step = median_of(lambda: model(**batch3), max(2, repeats // 2), sync)
     figures.update(
         gpu=torch.cuda.get_device_name() if on_gpu else "cpu (smoke test)",
         gpu_forward_s=t_ours, gpu_base_forward_s=t_base, gpu_time_ratio=t_ours / t_base,
@@ -147,7 +137,7 @@ def gpu_real_size(figures: dict, repeats: int, args=None, size=(512, 512, 81), d
 
     step()
     reset_memory()
-    t_train = timed(step, max(2, repeats // 2), sync)
+    t_train = median_of(step, max(2, repeats // 2), sync)
     figures.update(gpu_train_step_s=t_train, gpu_train_peak_GiB=memory())
     del model, optimizer
     if on_gpu:
@@ -160,7 +150,7 @@ def gpu_real_size(figures: dict, repeats: int, args=None, size=(512, 512, 81), d
     latents = torch.randn(1, 16, frames // 4 + 1, height // 8, width // 8, device=device, dtype=dtype)
     with torch.no_grad():
         vae.decode(latents)
-        figures["gpu_vae_decode_chunk_s"] = timed(lambda: vae.decode(latents), 2, sync)
+        figures["gpu_vae_decode_chunk_s"] = median_of(lambda: vae.decode(latents), 2, sync)
 
 
 def main() -> None:

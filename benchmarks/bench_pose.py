@@ -26,16 +26,11 @@ if __name__ == "__main__":  # fix thread pools before numpy / mediapipe start th
 import argparse  # noqa: E402
 import time  # noqa: E402
 
+from _timing import best_of  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 
-def _best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def _world_frames(frames: int, size: int) -> np.ndarray | None:
@@ -79,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     video = load_pose_encoder("mediapipe", mode="video")
     print(f"  {'input':28s} {'VIDEO fps':>10s} {'IMAGE fps':>10s}   parts found (VIDEO, last run)")
     for name, frames in inputs:
-        video_s = _best(lambda: video.encode_frames(frames), args.repeats)
-        image_s = _best(lambda: enc.encode_frames(frames), args.repeats)
+        video_s = best_of(lambda: video.encode_frames(frames), args.repeats)
+        image_s = best_of(lambda: enc.encode_frames(frames), args.repeats)
         feats = video.encode_frames(frames)
         found = (feats.keypoints[..., 2].reshape(len(frames), -1) > 0)
         parts = {"body": slice(0, 17), "face": slice(17, 85), "lhand": slice(85, 106), "rhand": slice(106, 127)}
@@ -94,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     pose, face, hand = enc._image_landmarkers
     frame = np.ascontiguousarray(inputs[-2][1][0] if len(inputs) > 1 else inputs[-1][1][0])
     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frame)
-    split = {n: _best(lambda m=m: m.detect(image), args.repeats * 3) for n, m in
+    split = {n: best_of(lambda m=m: m.detect(image), args.repeats * 3) for n, m in
              (("pose", pose), ("face", face), ("hands", hand))}
     print("  one IMAGE-mode frame: " + ", ".join(f"{n} {1000 * s:.0f} ms" for n, s in split.items()))
     enc.close()

@@ -14,7 +14,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import time  # noqa: E402
+
+from _timing import best_of  # noqa: E402
 
 import cv2  # noqa: E402
 
@@ -26,13 +27,6 @@ from physavatar.world.render import Renderer  # noqa: E402
 from physavatar.world.speech import make_speech  # noqa: E402
 
 
-def _best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)  # the least-disturbed run on a shared machine
 
 
 def main() -> None:
@@ -47,18 +41,18 @@ def main() -> None:
     motion = drive(audio_features(speech.wav), identity.style, 7)
     kp, rig = pose_keypoints(identity, motion)
     print(f"one core, {args.frames}-frame clip, best of {args.repeats}")
-    t_speech = _best(lambda: make_speech(8, args.frames), args.repeats)
-    t_motion = _best(
+    t_speech = best_of(lambda: make_speech(8, args.frames), args.repeats)
+    t_motion = best_of(
         lambda: pose_keypoints(identity, drive(audio_features(speech.wav), identity.style, 7)), args.repeats
     )
     print(f"  speech synthesis (espeak-ng)   {t_speech * 1000:7.1f} ms")
     print(f"  audio -> behaviour -> keypoints {t_motion * 1000:6.1f} ms")
     for size in args.sizes:
         renderer = Renderer(identity, size)
-        t = _best(lambda: renderer.video(rig), args.repeats)
+        t = best_of(lambda: renderer.video(rig), args.repeats)
         print(f"  render {size:3d}x{size:<3d}  {t * 1000:7.1f} ms/clip  {args.frames / t:7.1f} frames/s")
     for size in args.sizes[:1]:
-        t = _best(lambda: make_clip(7, 7, args.frames, size), args.repeats)
+        t = best_of(lambda: make_clip(7, 7, args.frames, size), args.repeats)
         print(f"  whole clip at {size} (speech + motion + render + tokens + reference) {t * 1000:.1f} ms")
 
 
