@@ -215,3 +215,11 @@ def test_cli_refuses_tiny_image_and_too_short_or_empty_audio(pipe_dir, tmp_path,
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
         assert not out.exists()
+
+
+def test_shift_reaches_the_sampling_schedule(pipe, tmp_path):
+    result = pipe.generate(portrait(), speech(0.3), tmp_path / "s.mp4", num_steps=4, shift=3.0, progress=False)
+    expected = FlowMatchEulerDiscreteScheduler(shift=3.0)
+    expected.set_timesteps(4)
+    assert result.report["sigmas"] == [round(float(x), 5) for x in expected.sigmas]
+    assert pipe.scheduler.config.shift == 5.0  # the pipeline's own scheduler is left as saved

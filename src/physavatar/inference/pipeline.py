@@ -165,7 +165,8 @@ class PhysAvatarPipeline(DiffusionPipeline):
         zero_latents = codec.encode(torch.zeros(1, 3, chunk_frames, size, size)).to(device, dtype)
         guidance = GuidanceArgs(num_steps=num_steps, audio_scale=audio_scale, plan_scale=plan_scale,
                                 context_scale=context_scale, shift=shift)
-        self.scheduler.register_to_config(shift=shift)
+        # this call's sampling schedule: the pipeline's scheduler with the requested shift (Wan samples with 5)
+        scheduler = type(self.scheduler).from_config(self.scheduler.config, shift=shift)
         plan_as_text = self.transformer.config.context_mode == "t5"
 
         def generate_window(request):
@@ -181,7 +182,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
             a, b = chunk.window
             generator = torch.Generator().manual_seed(seed * 100_003 + chunk.index)
             latents, phys = denoise_window(
-                self.transformer, self.scheduler, shape=(1, *reference_latent.shape[1:2], zero_latents.shape[2] + 1,
+                self.transformer, scheduler, shape=(1, *reference_latent.shape[1:2], zero_latents.shape[2] + 1,
                                                          *zero_latents.shape[3:]),
                 control=control.to(device, dtype), audio=torch.from_numpy(features[a:b])[None].to(device, dtype),
                 plan=plan_tensors, guidance=guidance, generator=generator, plan_as_text=plan_as_text)
@@ -230,7 +231,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
         np.save(phys_path, np.concatenate(phys_parts)[:total_frames].astype(np.float16))
         files["phys"] = phys_path
         timings["write_s"] = time.perf_counter() - clock - sum(timings.values())
-        report = {"frames": total_frames, "chunks": len(plan.chunks), "passes": plan.num_passes,
+        report = {"frames": total_frames, "shift": shift, "sigmas": [round(float(x), 5) for x in scheduler.sigmas], "chunks": len(plan.chunks), "passes": plan.num_passes,
                   "long_form": long_form, "timings": timings, "joins": joins, **{k: v for k, v in job.items()
                                                                                   if k not in ("image", "audio")}}
         from physavatar.io.atomic import atomic_write

@@ -360,6 +360,7 @@ class Trainer:
                                       planner=self.cfg.data.planner)
             out = self.out_dir / "samples" / f"step_{self.step:07d}.mp4"
             pipe.generate(clip / "reference.png", clip / "audio.wav", out, num_steps=self.cfg.run.val_steps,
+                          shift=self.cfg.loss.shift,
                           work_dir=self.out_dir / "samples" / ".work" / f"{self.step}", progress=False)
             shutil.rmtree(self.out_dir / "samples" / ".work", ignore_errors=True)
         finally:
