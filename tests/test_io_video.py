@@ -228,3 +228,14 @@ def test_cover_art_is_not_a_video(tmp_path):
     assert abs(load_audio(path).size - 16000) < 1200
     with pytest.raises(MediaError, match="song_with_art.mp3.*audio-only"):
         probe_video(path)
+
+
+def test_written_video_gets_normal_file_permissions(tmp_path):
+    import os
+
+    from physavatar.io.atomic import umask_mode
+    from physavatar.io.video import write_video
+
+    out = tmp_path / "perm.mp4"
+    write_video(out, np.zeros((5, 16, 16, 3), np.uint8))
+    assert os.stat(out).st_mode & 0o777 == umask_mode()  # not mkstemp's 0600

@@ -17,8 +17,9 @@ from typing import IO, Iterator
 from physavatar.io.errors import OutputExistsError, media_error
 
 
-def _umask_mode(mode: int = 0o666) -> int:
-    # mkstemp creates files 0600; apply the process umask instead, as open() would have.
+def umask_mode(mode: int = 0o666) -> int:
+    """The permissions open() would give a new file: temp files from mkstemp are 0600, and renaming one into
+    place must not leave the user's output unreadable to others."""
     umask = os.umask(0)
     os.umask(umask)
     return mode & ~umask
@@ -58,7 +59,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **open_kwargs) -> It
     path = Path(path)
     parent = _prepare_parent(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    os.chmod(tmp, _umask_mode())
+    os.chmod(tmp, umask_mode())
     try:
         with os.fdopen(fd, mode.replace("x", "w"), **open_kwargs) as f:
             yield f
@@ -93,7 +94,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise media_error(path, "the writer produced no file", "this is a bug in the code that wrote it: "
                               f"it should have written to {tmp_path}")
         if tmp_path.is_file():
-            os.chmod(tmp_path, _umask_mode())
+            os.chmod(tmp_path, umask_mode())
         os.replace(tmp_path, path)
     except BaseException:
         if tmp_path.is_dir():
@@ -131,7 +132,7 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[
     _check_dir_target(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    os.chmod(tmp, _umask_mode(0o777))
+    os.chmod(tmp, umask_mode(0o777))
     try:
         yield tmp
         _check_dir_target(path, overwrite)  # again: something may have appeared while we worked

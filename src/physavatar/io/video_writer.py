@@ -19,6 +19,7 @@ import av
 import numpy as np
 
 from physavatar.constants import FPS, SAMPLE_RATE
+from physavatar.io.atomic import umask_mode
 from physavatar.io._av import FFMPEG_ERRORS, ffmpeg_reason
 from physavatar.io.errors import MediaError, OutputExistsError, media_error
 
@@ -180,6 +181,7 @@ class VideoWriter:
             except FFMPEG_ERRORS as e:
                 raise media_error(self.path, f"finishing the video failed (FFmpeg: {ffmpeg_reason(e)})",
                                   "check free disk space") from None
+            os.chmod(self._tmp, umask_mode())
             os.replace(self._tmp, self.path)
             self._closed = True
         except BaseException:
