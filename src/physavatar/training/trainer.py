@@ -13,6 +13,7 @@ so a killed run resumed from its last checkpoint continues bit for bit.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -236,8 +237,6 @@ class Trainer:
             torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                         "generator": self.generator.get_state()}, tmp / "state.pt")
             with atomic_write(tmp / "trainer_state.json", "w") as f:
-                import json
-
                 json.dump({"step": self.step, "epoch": self.epoch, "position": self.position}, f)
             save_train_config(self.cfg, tmp / "config.yaml")
         for old in self.list_checkpoints()[: -self.cfg.run.keep_last]:
@@ -252,8 +251,6 @@ class Trainer:
 
     def resume(self, path: str | Path | None = None) -> bool:
         """Load the latest (or the given) checkpoint; False when there is none."""
-        import json
-
         from safetensors.torch import load_file
 
         checkpoints = self.list_checkpoints()
