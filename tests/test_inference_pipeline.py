@@ -223,3 +223,6 @@ def test_shift_reaches_the_sampling_schedule(pipe, tmp_path):
     expected.set_timesteps(4)
     assert result.report["sigmas"] == [round(float(x), 5) for x in expected.sigmas]
     assert pipe.scheduler.config.shift == 5.0  # the pipeline's own scheduler is left as saved
+    # without a shift (and without steps) the pipeline samples as it was saved: its scheduler's shift, its steps
+    default = pipe.generate(portrait(), speech(0.3), tmp_path / "d.mp4", progress=False)
+    assert default.report["shift"] == 5.0 and default.report["steps"] == 50

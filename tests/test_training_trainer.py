@@ -195,3 +195,16 @@ def test_two_process_data_parallel_training_on_cpu(tmp_path, data):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "checkpoints" / "step_0000002" / "trainable.safetensors").exists()
     assert (out / "transformer" / "config.json").exists()
+
+
+def test_cosine_decay_ends_at_a_tenth_and_constant_stays():
+    from physavatar.training.trainer import lr_factor
+
+    cfg = load_train_config(None, {"optim.warmup_steps": 10, "run.max_steps": 110, "optim.decay": "cosine"})
+    assert lr_factor(0, cfg) == pytest.approx(0.1) and lr_factor(10, cfg) == pytest.approx(1.0)
+    assert lr_factor(60, cfg) == pytest.approx(0.55) and lr_factor(110, cfg) == pytest.approx(0.1)
+    assert lr_factor(500, cfg) == pytest.approx(0.1)
+    constant = load_train_config(None, {"optim.warmup_steps": 10})
+    assert lr_factor(500, constant) == 1.0
+    with pytest.raises(ValueError, match="decay"):
+        lr_factor(0, load_train_config(None, {"optim.decay": "linear"}))

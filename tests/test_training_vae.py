@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from physavatar.cli import main
@@ -31,7 +32,7 @@ def test_train_vae_learns_and_writes_normalisation(tmp_path, capsys):
     data = make_clips(tmp_path / "data")
     out = tmp_path / "vae"
     args = ["train-vae", "--data", str(data), "--out", str(out), "--batch-size", "2", "--lr", "3e-3",
-            "--base-dim", "4", "--z-dim", "4", "--quiet"]
+            "--base-dim", "4", "--z-dim", "4", "--crop", "16", "--quiet"]
     assert main(args + ["--steps", "1"]) == 0
     before = json.loads(capsys.readouterr().out)["held_out_psnr_db"]
     assert main(args + ["--steps", "30"]) == 0
@@ -43,3 +44,41 @@ def test_train_vae_learns_and_writes_normalisation(tmp_path, capsys):
     z = codec.encode(torch.zeros(1, 3, 5, 32, 32))
     assert z.shape == (1, 4, 2, 4, 4)
     assert len(codec.vae.config.latents_mean) == 4 and (out / "training_card.json").exists()
+
+
+def test_train_vae_resumes_where_a_crash_stopped_it(tmp_path, monkeypatch):
+    from physavatar.training import vae as vae_training
+    from physavatar.training.vae import VaeTrainArgs, train_vae
+
+    data = make_clips(tmp_path / "data")
+    common = dict(data=str(data), batch_size=2, base_dim=4, z_dim=4, crop=16, steps=12, save_every=5, lr=3e-3)
+    whole = train_vae(VaeTrainArgs(out=str(tmp_path / "whole"), **common), progress=False)
+
+    real_batch, calls = vae_training._batch, []
+
+    def crashing_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 8:  # after the checkpoint of step 5
+            raise KeyboardInterrupt
+        return real_batch(*args, **kwargs)
+
+    monkeypatch.setattr(vae_training, "_batch", crashing_batch)
+    out = tmp_path / "resumed"
+    try:
+        train_vae(VaeTrainArgs(out=str(out), **common), progress=False)
+    except KeyboardInterrupt:
+        pass
+    assert (tmp_path / "resumed.ckpt" / "state.pt").exists() and not out.exists()
+    import shutil
+
+    shutil.copytree(tmp_path / "resumed.ckpt", tmp_path / "other.ckpt")
+    monkeypatch.setattr(vae_training, "_batch", real_batch)
+    resumed = train_vae(VaeTrainArgs(out=str(out), **common), progress=False)
+    assert not (tmp_path / "resumed.ckpt").exists()
+    assert resumed["final_reconstruction_loss"] == whole["final_reconstruction_loss"]
+    assert resumed["held_out_psnr_db"] == whole["held_out_psnr_db"]
+    with pytest.raises(ValueError, match="other arguments"):  # a changed run never mixes with an old state
+        train_vae(VaeTrainArgs(out=str(tmp_path / "other"), **{**common, "lr": 1e-3}), progress=False)
+    (tmp_path / "other.ckpt" / "state.pt").write_text("{not a checkpoint")
+    with pytest.raises(ValueError, match="unreadable"):
+        train_vae(VaeTrainArgs(out=str(tmp_path / "other"), **common), progress=False)

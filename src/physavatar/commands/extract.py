@@ -17,15 +17,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pose", default="mediapipe", help="pose backend for clips without phys_tokens.npy "
                         "(mediapipe or xpose); 'none' to skip")
     parser.add_argument("--split", help="only clips of this split (train/val/test)")
+    parser.add_argument("--shard", default="0/1", help="K/N: only every N-th clip starting at K, so N processes "
+                        "share the work (e.g. 0/2 and 1/2 on two cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from physavatar.data.features import extract_features
 
+    try:
+        shard = tuple(int(x) for x in args.shard.split("/"))
+        assert len(shard) == 2
+    except (ValueError, AssertionError):
+        raise ValueError(f"--shard {args.shard!r}: write K/N, e.g. 0/2") from None
+
     report = extract_features(
         args.dataset, audio_backend=args.audio, planner=None if args.planner == "none" else args.planner,
-        vae=args.vae, pose=None if args.pose == "none" else args.pose, split=args.split, progress=not args.quiet,
+        vae=args.vae, pose=None if args.pose == "none" else args.pose, split=args.split, shard=shard,
+        progress=not args.quiet,
     )
     written = ", ".join(f"{k} {v}" for k, v in report.written.items())
     print(f"{report.clips} clips: wrote {written}; skipped {len(report.skipped)}")

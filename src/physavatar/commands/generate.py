@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "Beside it: OUT.plan.txt, OUT.phys.npy, OUT.json")
     parser.add_argument("--model", help="pipeline folder (save_pretrained / physavatar train); default: the shipped "
                         "demo model")
-    parser.add_argument("--steps", type=int, default=50, help="denoising steps (paper: 50)")
+    parser.add_argument("--steps", type=int, help="denoising steps (default: the model's own setting; the demo "
+                        "model: its model_index.json num_steps; paper: 50)")
     parser.add_argument("--audio-scale", type=float, default=2.0, help="classifier-free guidance scale of the audio "
                         "(paper: 2.0); the unconditional audio is all-masked")
     parser.add_argument("--plan-scale", type=float, default=1.0, help="guidance scale of the planner context "

@@ -36,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"step {trainer.step}: loss {last.total:.4f} (cont {last.cont:.4f}, disc {last.disc:.4f})")
     if trainer.accelerator.is_main_process:
         out = trainer.export(args.export)
-        print(f"transformer written to {out}")
+        print(f"model written to {out}")
     return 0

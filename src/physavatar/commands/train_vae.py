@@ -14,12 +14,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=d.steps, help=f"optimizer steps (default {d.steps})")
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="windows per step")
     parser.add_argument("--window", type=int, default=d.window, help="frames per window, 1 + 4k (default 5)")
-    parser.add_argument("--lr", type=float, default=d.lr, help="AdamW learning rate")
+    parser.add_argument("--lr", type=float, default=d.lr, help=f"peak AdamW learning rate (default {d.lr}; linear "
+                        "warmup, then a cosine down to a tenth)")
+    parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps, help="learning-rate warmup steps")
+    parser.add_argument("--save-every", type=int, default=d.save_every, help="steps between resumable checkpoints "
+                        "(OUT.ckpt/; a rerun with the same arguments resumes)")
+    parser.add_argument("--crop", type=int, default=d.crop, help=f"train on random square crops of this many "
+                        f"pixels (multiple of 8; 0: whole frames; default {d.crop})")
     parser.add_argument("--base-dim", type=int, default=d.base_dim, help="VAE width (Wan2.1: 96; demo: 8)")
     parser.add_argument("--z-dim", type=int, default=d.z_dim, help="latent channels (16 = Wan's; the model's "
                         "in_channels must match)")
     parser.add_argument("--max-clips", type=int, default=d.max_clips, help="train clips decoded into memory")
     parser.add_argument("--seed", type=int, default=d.seed, help="random seed")
+    parser.add_argument("--init", default="", help="start from this AutoencoderKLWan folder instead of from "
+                        "scratch (fine-tuning; --base-dim/--z-dim are then the folder's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -30,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     card = train_vae(VaeTrainArgs(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size,
                                   window=args.window, lr=args.lr, base_dim=args.base_dim, z_dim=args.z_dim,
-                                  max_clips=args.max_clips, seed=args.seed), progress=not args.quiet)
+                                  max_clips=args.max_clips, seed=args.seed, warmup_steps=args.warmup_steps,
+                                  save_every=args.save_every, crop=args.crop,
+                                  init=args.init), progress=not args.quiet)
     print(json.dumps({k: v for k, v in card.items() if k != "args"}))
     return 0

@@ -49,9 +49,13 @@ def extract_features(
     vae: str | os.PathLike | None = None,
     pose: str | None = "mediapipe",
     split: str | None = None,
+    shard: tuple[int, int] = (0, 1),
     progress: bool = True,
 ) -> ExtractReport:
-    """Compute every missing feature of every clip in `root` (see module docstring)."""
+    """Compute every missing feature of every clip in `root` (see module docstring).
+
+    shard=(k, n): only every n-th clip starting at k, so n processes (or machines) share the work.
+    """
     from PIL import Image
     from safetensors.torch import save_file
     from tqdm import tqdm
@@ -62,7 +66,10 @@ def extract_features(
     from physavatar.io.video import read_video
 
     root = Path(root)
-    rows = [r for r in read_manifest(root, required=True) if split is None or r.get("split") == split]
+    k, n = shard
+    if not 0 <= k < n:
+        raise ValueError(f"shard {k}/{n}: use K/N with 0 <= K < N")
+    rows = [r for r in read_manifest(root, required=True) if split is None or r.get("split") == split][k::n]
     report = ExtractReport(clips=len(rows))
     audio_encoder = load_audio_encoder(AudioEncoderConfig(backend=audio_backend))
     plan_model = None

@@ -41,10 +41,12 @@ class PhysAvatarPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "transformer->vae"
 
     def __init__(self, transformer, vae, scheduler, size: int = 128, chunk_frames: int = 33,
-                 audio_backend: str = "default", planner: str = "default"):
+                 audio_backend: str = "default", planner: str = "default", num_steps: int = 50):
         super().__init__()
         self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler)
-        self.register_to_config(size=size, chunk_frames=chunk_frames, audio_backend=audio_backend, planner=planner)
+        # num_steps: this model's default number of denoising steps (paper: 50; the CPU demo model: fewer)
+        self.register_to_config(size=size, chunk_frames=chunk_frames, audio_backend=audio_backend, planner=planner,
+                                num_steps=num_steps)
         self._audio_encoder = None
         self._planner = None
 
@@ -69,7 +71,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
         vae = AutoencoderKLWan.from_pretrained(path / "vae", torch_dtype=torch.float32)
         scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(path / "scheduler")
         pipe = cls(transformer, vae, scheduler, **{k: index[k] for k in ("size", "chunk_frames", "audio_backend",
-                                                                          "planner") if k in index})
+                                                                          "planner", "num_steps") if k in index})
         return pipe.to(device)
 
     @property
@@ -89,6 +91,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
         return self._planner
 
     # ------------------------------------------------------------------ generation
+    @torch.no_grad()
     def generate(
         self,
         image,
@@ -96,11 +99,11 @@ class PhysAvatarPipeline(DiffusionPipeline):
         out: str | os.PathLike,
         *,
         edit: str | None = None,
-        num_steps: int = 50,
+        num_steps: int | None = None,
         audio_scale: float = 2.0,
         plan_scale: float = 1.0,
         context_scale: float = 1.1,
-        shift: float = 5.0,
+        shift: float | None = None,
         seed: int = 0,
         long_form: str = "interleaved",
         work_dir: str | os.PathLike | None = None,
@@ -108,7 +111,12 @@ class PhysAvatarPipeline(DiffusionPipeline):
         correct_joins: bool = True,
         progress: bool = True,
     ) -> GenerationResult:
-        """Generate the video for `audio` (a path or 16 kHz mono float array) from `image` (a path or PIL image)."""
+        """Generate the video for `audio` (a path or 16 kHz mono float array) from `image` (a path or PIL image).
+
+        num_steps: denoising steps; None takes the pipeline's `num_steps` (50 unless the model says otherwise).
+        shift: timestep shift of the sampling schedule; None takes the pipeline scheduler's (the shift the model
+        was trained with; Wan: 5).
+        """
         from accelerate import PartialState
 
         from physavatar.inference.chunks import plan_autoregressive, plan_interleaved
@@ -122,6 +130,8 @@ class PhysAvatarPipeline(DiffusionPipeline):
         clock = time.perf_counter()
         if long_form not in LONG_FORM:
             raise ValueError(f"long_form={long_form!r}; choose one of {LONG_FORM}")
+        num_steps = int(self.config.get("num_steps", 50) if num_steps is None else num_steps)
+        shift = float(self.scheduler.config.shift if shift is None else shift)
         if num_steps < 1:
             raise ValueError(f"num_steps={num_steps}: use at least 1 denoising step (50 in the paper)")
         out = _check_output(out)
@@ -165,7 +175,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
         zero_latents = codec.encode(torch.zeros(1, 3, chunk_frames, size, size)).to(device, dtype)
         guidance = GuidanceArgs(num_steps=num_steps, audio_scale=audio_scale, plan_scale=plan_scale,
                                 context_scale=context_scale, shift=shift)
-        # this call's sampling schedule: the pipeline's scheduler with the requested shift (Wan samples with 5)
+        # this call's sampling schedule: the pipeline's scheduler with the requested shift
         scheduler = type(self.scheduler).from_config(self.scheduler.config, shift=shift)
         plan_as_text = self.transformer.config.context_mode == "t5"
 

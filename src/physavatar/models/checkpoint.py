@@ -306,9 +306,16 @@ def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def export_merged(model: PhysAvatarTransformer3DModel, out_dir: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """A plain diffusers folder of the merged model, loadable with `PhysAvatarTransformer3DModel.from_pretrained`."""
+def export_merged(model: PhysAvatarTransformer3DModel, out_dir: str | os.PathLike, *, overwrite: bool = False,
+                  dtype: torch.dtype | None = None) -> Path:
+    """A plain diffusers folder of the merged model, loadable with `PhysAvatarTransformer3DModel.from_pretrained`.
+
+    dtype: store the weights in this dtype (e.g. float16 halves a shipped model; `from_pretrained(...,
+    torch_dtype=torch.float32)` upcasts on load); None keeps the model's.
+    """
     state = merged_state_dict(model)
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     with torch.device("meta"):
         plain = PhysAvatarTransformer3DModel.from_config(model.config)
     plain.load_state_dict(state, strict=True, assign=True)

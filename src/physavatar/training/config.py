@@ -39,6 +39,7 @@ class OptimArgs:
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_steps: int = 100
+    decay: Literal["constant", "cosine"] = "constant"  # after warmup; cosine ends at a tenth at run.max_steps
     grad_clip: float = 1.0
     grad_accum: int = 1
 
@@ -64,6 +65,8 @@ class RunArgs:
     val_every: int = 0  # generate a sample from a held-out clip every N steps (0 = never; needs data.vae)
     val_split: str = "val"  # the split the sample's reference image and audio come from
     val_steps: int = 10  # denoising steps of the sample
+    export_steps: int = 50  # default denoising steps written into the exported pipeline (paper: 50)
+    export_dtype: str = "float32"  # weights dtype of the exported transformer: float32 | float16 | bfloat16
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU
     mixed_precision: str = "auto"  # "auto": bf16 autocast on GPU, none on CPU; or "no" / "bf16"

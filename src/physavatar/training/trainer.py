@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from physavatar.training.config import TrainConfig, save_train_config
@@ -91,11 +92,11 @@ class Trainer:
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
                                       weight_decay=cfg.optim.weight_decay)
-        warmup = max(1, cfg.optim.warmup_steps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.generator = torch.Generator().manual_seed(cfg.run.seed + 7919 * self.accelerator.process_index)
         self.step = 0
+        self.train_seconds = 0.0  # optimizer-step time over the whole run, resumes included
         self.epoch = 0
         self.position = 0  # index into this epoch's order
         self.zero_latents = None
@@ -237,7 +238,8 @@ class Trainer:
             torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                         "generator": self.generator.get_state()}, tmp / "state.pt")
             with atomic_write(tmp / "trainer_state.json", "w") as f:
-                json.dump({"step": self.step, "epoch": self.epoch, "position": self.position}, f)
+                json.dump({"step": self.step, "epoch": self.epoch, "position": self.position,
+                           "train_seconds": round(self.train_seconds, 1)}, f)
             save_train_config(self.cfg, tmp / "config.yaml")
         for old in self.list_checkpoints()[: -self.cfg.run.keep_last]:
             shutil.rmtree(old, ignore_errors=True)
@@ -270,6 +272,7 @@ class Trainer:
         self.generator.set_state(state["generator"])
         progress = json.loads((path / "trainer_state.json").read_text())
         self.step, self.epoch, self.position = progress["step"], progress["epoch"], progress["position"]
+        self.train_seconds = float(progress.get("train_seconds", 0.0))
         log.info("resumed from %s at step %d", path, self.step)
         return True
 
@@ -306,6 +309,7 @@ class Trainer:
             except ImportError:
                 log.info("tensorboard is not installed: metrics go to the progress bar and history only")
         history: list[StepLosses] = []
+        window: list[StepLosses] = []  # steps since the last metrics.jsonl line
         self.model.train()
         bar = tqdm(total=cfg.run.max_steps, initial=self.step, unit="step", disable=not self.progress,
                    desc=f"train {self.out_dir.name}")
@@ -314,6 +318,8 @@ class Trainer:
             losses = self.train_step()
             history.append(losses)
             seconds = time.perf_counter() - start
+            self.train_seconds += seconds
+            window.append(losses)
             bar.update(1)
             bar.set_postfix(loss=f"{losses.total:.4f}", cont=f"{losses.cont:.4f}", disc=f"{losses.disc:.4f}",
                             s_per_step=f"{seconds:.2f}")
@@ -322,6 +328,9 @@ class Trainer:
                     self.writer.add_scalar(f"train/{key}", value, self.step)
                 self.writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
                 self.writer.add_scalar("train/seconds_per_step", seconds, self.step)
+            if self.accelerator.is_main_process and self.step % cfg.run.log_every == 0:
+                self._log_metrics(window)
+                window = []
             if self.accelerator.is_main_process and (
                 self.step % cfg.run.save_every == 0 or self.step == cfg.run.max_steps
             ):
@@ -332,6 +341,16 @@ class Trainer:
         if self.writer is not None:
             self.writer.close()
         return history
+
+    def _log_metrics(self, window: list[StepLosses]) -> None:
+        """One line of RUN/metrics.jsonl: mean losses since the last line (kept across resumes)."""
+        if not window:
+            return
+        row = {"step": self.step, "train_seconds": round(self.train_seconds, 1),
+               "lr": self.scheduler.get_last_lr()[0],
+               **{k: round(float(np.mean([vars(w)[k] for w in window])), 5) for k in vars(window[0])}}
+        with open(self.out_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
 
     def validate(self) -> Path | None:
         """Generate a short sample for a held-out clip (its reference image and audio) with the current weights."""
@@ -367,7 +386,7 @@ class Trainer:
     def export(self, out_dir: str | Path | None = None) -> Path:
         """The trained transformer (LoRA merged) as a diffusers folder; with a VAE, a whole pipeline folder
         (transformer/ + vae/ + scheduler/) that `physavatar generate --model` loads."""
-        from physavatar.io.atomic import atomic_dir
+        from physavatar.io.atomic import atomic_dir, atomic_write
         from physavatar.models.checkpoint import export_merged
 
         model = self.accelerator.unwrap_model(self.model)
@@ -379,12 +398,57 @@ class Trainer:
 
         out = Path(out_dir) if out_dir else self.out_dir / "pipeline"
         with atomic_dir(out, overwrite=True) as tmp:
-            export_merged(model, tmp / "transformer")
+            export_merged(model, tmp / "transformer", dtype=getattr(torch, self.cfg.run.export_dtype))
             pipe = PhysAvatarPipeline(model, self.codec.vae, FlowMatchEulerDiscreteScheduler(shift=self.cfg.loss.shift),
                                       size=int(self.dataset[0].latents.shape[-1] * 8),
                                       chunk_frames=self.cfg.data.num_frames, audio_backend=self.cfg.data.audio_backend,
-                                      planner=self.cfg.data.planner)
+                                      planner=self.cfg.data.planner, num_steps=self.cfg.run.export_steps)
             pipe.vae.save_pretrained(tmp / "vae")
             pipe.scheduler.save_pretrained(tmp / "scheduler")
             pipe.save_config(tmp)  # model_index.json with size, chunk_frames, encoders
+            with atomic_write(tmp / "training_card.json", "w") as f:
+                json.dump(self.training_card(), f, indent=1)
         return out
+
+    def training_card(self) -> dict:
+        """How this model was made: config, data, VAE, steps, wall time, losses (from RUN/metrics.jsonl)."""
+        from physavatar.data.manifest import read_manifest
+
+        rows = []
+        metrics = self.out_dir / "metrics.jsonl"
+        if metrics.exists():
+            for line in metrics.read_text().splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut by a crash
+                    continue
+        last = rows[-10:]
+        splits: dict[str, int] = {}
+        for r in read_manifest(self.cfg.data.root):
+            splits[r.get("split", "train")] = splits.get(r.get("split", "train"), 0) + 1
+        vae_card = Path(self.cfg.data.vae) / "training_card.json" if self.cfg.data.vae else None
+        every = max(1, len(rows) // 100)
+        return {
+            "config": self.cfg.to_dict(),
+            "data": {"root": self.cfg.data.root, "clips_by_split": splits, "train_clips_used": len(self.dataset)},
+            "vae": json.loads(vae_card.read_text()) if vae_card and vae_card.exists() else None,
+            "steps": self.step,
+            "wall_time_s": round(self.train_seconds, 1),
+            "final_losses": {k: round(float(np.mean([r[k] for r in last])), 5) for k in ("total", "cont", "disc")}
+            if last else None,
+            "loss_curve": [{k: r[k] for k in ("step", "total", "cont", "disc")} for r in rows[::every]],
+            "torch": torch.__version__,
+        }
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup, then constant (the paper's fine-tuning) or a cosine down to a tenth at run.max_steps."""
+    if cfg.optim.decay not in ("constant", "cosine"):
+        raise ValueError(f"optim.decay={cfg.optim.decay!r}; choose constant or cosine")
+    warmup = max(1, cfg.optim.warmup_steps)
+    if step < warmup:
+        return (step + 1) / warmup
+    if cfg.optim.decay == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, cfg.run.max_steps - warmup))
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))

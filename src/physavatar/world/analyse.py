@@ -15,8 +15,13 @@ MOUTH_INSIDE = np.array([35, 5, 12], np.float32)  # renderer's colour of the ope
 TEETH = np.array([240, 238, 230], np.float32)
 
 
-def mouth_opening_area(frames: np.ndarray, kp: np.ndarray, unit: float, tol: float = 30.0) -> np.ndarray:
-    """Open-mouth area (F,) in head units^2 of frames (F, H, W, 3) uint8, located by keypoints (F, 127, 3)."""
+def mouth_opening_area(frames: np.ndarray, kp: np.ndarray, unit: float, tol: float = 30.0,
+                       pad: float = 0.0) -> np.ndarray:
+    """Open-mouth area (F,) in head units^2 of frames (F, H, W, 3) uint8, located by keypoints (F, 127, 3).
+
+    pad: widen the lips' box by this many head units on every side, for frames whose mouth may sit a little
+    away from the keypoints (a generator's output measured with the ground truth's keypoints).
+    """
     frames = np.asarray(frames)
     if frames.ndim != 4 or len(frames) != len(kp):
         raise ValueError(
@@ -26,8 +31,9 @@ def mouth_opening_area(frames: np.ndarray, kp: np.ndarray, unit: float, tol: flo
     out = np.zeros(f, np.float32)
     lips = kp[:, FACE.start + 48 : FACE.start + 60, :2] * [w, h]
     for t in range(f):
-        x0, y0 = np.floor(lips[t].min(0)).astype(int).clip(0)
-        x1, y1 = np.ceil(lips[t].max(0)).astype(int) + 1
+        margin = pad * unit * h
+        x0, y0 = np.floor(lips[t].min(0) - margin).astype(int).clip(0)
+        x1, y1 = np.ceil(lips[t].max(0) + margin).astype(int) + 1
         crop = frames[t, y0:y1, x0:x1].astype(np.float32)
         if crop.size == 0:
             continue

