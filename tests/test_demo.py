@@ -86,15 +86,18 @@ def test_demo_writes_video_skeleton_and_inputs(tiny_pipe_dir, tmp_path, capsys):
 
 
 def test_demo_speaks_a_recording(tiny_pipe_dir, tmp_path):
-    from physavatar.io.audio import write_wav
+    import soundfile as sf
 
-    t = np.arange(16000) / 16000
-    write_wav(tmp_path / "me.wav", (0.3 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 3 * t) > 0))
-              .astype(np.float32))
+    t = np.arange(44100) / 44100  # a 44.1 kHz stereo recording: the demo's own 16 kHz speech file would differ
+    voice = 0.3 * np.sin(2 * np.pi * 200 * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    sf.write(tmp_path / "me.wav", np.stack([voice, voice], 1), 44100)
+    original = (tmp_path / "me.wav").read_bytes()
     out = tmp_path / "me.mp4"
     assert main(["demo", "--model", str(tiny_pipe_dir), "--audio", str(tmp_path / "me.wav"), "--out", str(out),
                  "--quiet"]) == 0
     assert probe_video(out).num_frames == 25
+    # the recording sits where the demo writes its speech (OUT.wav): it is read, never overwritten
+    assert (tmp_path / "me.wav").read_bytes() == original
 
 
 def test_demo_bad_arguments_are_one_line_errors(tiny_pipe_dir, tmp_path, capsys):

@@ -170,3 +170,24 @@ def test_plan_command_prints_and_saves(portrait, speech, tmp_path, capsys):
     assert saved.edit == "the person is angry" and saved.text in printed
     rc = main(["plan", "--image", str(tmp_path / "missing.png"), "--audio", str(tmp_path / "speech.wav")])
     assert rc == 2 and "missing.png" in capsys.readouterr().err
+
+
+def test_opencv_without_cascade_files_degrades_to_no_face(portrait, monkeypatch):
+    """OpenCV 5.x headless wheels ship no Haar cascade files: no face cues, a warning, no crash."""
+    import cv2
+
+    from physavatar.encoders import planner_measure
+    from physavatar.io import image as image_io
+
+    monkeypatch.setattr(cv2.data, "haarcascades", "/nonexistent/")
+    planner_measure._cascade.cache_clear()
+    image_io._face_cascade.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="opencv-contrib-python"):
+            m = measure_image(portrait)
+        assert m.face is None and m.smiling is None and m.outfit_colour
+        with pytest.warns(UserWarning, match="opencv-contrib-python"):
+            assert image_io.detect_face(portrait) is None
+    finally:
+        planner_measure._cascade.cache_clear()
+        image_io._face_cascade.cache_clear()

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{out}: --out must end in .mp4")
     out.parent.mkdir(parents=True, exist_ok=True)
 
+    speech = out.with_name(f"{out.stem}.wav")
     if args.audio:
         from physavatar.io.audio import load_audio
 
@@ -68,18 +69,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         wav, voice = speak(args.text, args.voice)
     if len(wav) > 60 * 16000:
-        raise ValueError(f"--text makes {len(wav) / 16000:.0f} s of speech; the demo takes up to 60 s (use "
-                         "physavatar generate for long recordings)")
-    speech = out.with_name(f"{out.stem}.wav")
-    write_wav(speech, wav)
+        source = args.audio or "--text"
+        raise ValueError(f"{source}: {len(wav) / 16000:.0f} s of speech; the demo takes up to 60 s (physavatar "
+                         "generate takes any length)")
+    if not (args.audio and Path(args.audio).resolve() == speech.resolve()):  # never overwrite the user's recording
+        write_wav(speech, wav)
     identity = make_identity(args.seed)
     reference = out.with_name(f"{out.stem}.reference.png")
     with atomic_path(reference) as tmp:
         Image.fromarray(reference_image(identity, 128)).save(tmp, format="PNG")
     if not args.quiet:
         print(f"identity {args.seed} ({reference}), {len(wav) / 16000:.1f} s of speech by {voice} ({speech})")
-
-    import torch
 
     from physavatar.inference.pipeline import PhysAvatarPipeline
 

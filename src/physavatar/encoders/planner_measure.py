@@ -168,9 +168,19 @@ def measure_audio(audio: np.ndarray) -> AudioMeasures:
 
 @lru_cache(maxsize=2)
 def _cascade(name: str):
+    """An OpenCV Haar cascade, or None where this OpenCV has none (the 5.x headless wheels ship no cascade files;
+    opencv-contrib-python does): the plan then lacks the face cues, with a warning."""
+    import os
+    import warnings
+
     import cv2
 
-    return cv2.CascadeClassifier(cv2.data.haarcascades + name)
+    path = os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), name)
+    if not hasattr(cv2, "CascadeClassifier") or not os.path.isfile(path):
+        warnings.warn(f"OpenCV {cv2.__version__} has no {name}: the planner describes the image without face "
+                      "detection; pip install opencv-contrib-python for the face cues", stacklevel=2)
+        return None
+    return cv2.CascadeClassifier(path)
 
 
 def colour_name(rgb) -> str:
@@ -218,15 +228,18 @@ def measure_image(image) -> ImageMeasures:
     h, w = rgb.shape[:2]
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     gray_eq = cv2.equalizeHist(gray)
-    faces = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
+    detector = _cascade("haarcascade_frontalface_default.xml")
+    faces = () if detector is None else detector.detectMultiScale(
         gray_eq, scaleFactor=1.1, minNeighbors=5, minSize=(max(12, min(h, w) // 12),) * 2)
     face, smiling = None, None
     if len(faces):
         fx, fy, fw, fh = (int(v) for v in max(faces, key=lambda f: f[2] * f[3]))
         face = (fx, fy, fw, fh)
         mouth = gray_eq[fy + fh // 2: fy + fh, fx: fx + fw]
-        smiles = _cascade("haarcascade_smile.xml").detectMultiScale(mouth, 1.5, 15, minSize=(fw // 4, fh // 8))
-        smiling = bool(len(smiles))
+        smile_detector = _cascade("haarcascade_smile.xml")
+        if smile_detector is not None:
+            smiles = smile_detector.detectMultiScale(mouth, 1.5, 15, minSize=(fw // 4, fh // 8))
+            smiling = bool(len(smiles))
         # Haar boxes cover brow to mouth; the neck and hair lie within ~0.7 face heights below the box.
         top, bottom = min(h, fy + int(1.7 * fh)), min(h, fy + int(3.5 * fh))
         left, right = max(0, fx - fw // 2), min(w, fx + fw + fw // 2)

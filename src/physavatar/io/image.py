@@ -97,12 +97,12 @@ def load_image(path: str | os.PathLike, *, min_side: int = MIN_SIDE) -> Image.Im
 def _face_cascade():
     """OpenCV's frontal-face cascade, or None where this OpenCV build has no cascades (some minimal builds)."""
     import cv2
-    if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+    path = os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), "haarcascade_frontalface_default.xml")
+    if not hasattr(cv2, "CascadeClassifier") or not os.path.isfile(path):  # e.g. OpenCV 5.x headless wheels
         warnings.warn(f"OpenCV {getattr(cv2, '__version__', '?')} has no Haar cascades: images are centre-cropped "
-                      "without face detection; install opencv-python-headless for face-aware crops", MediaWarning,
+                      "without face detection; pip install opencv-contrib-python for face-aware crops", MediaWarning,
                       stacklevel=3)
         return None
-    path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
         raise RuntimeError(f"OpenCV's face cascade could not be loaded from {path}; reinstall opencv-python-headless")

@@ -414,14 +414,16 @@ class Trainer:
         """How this model was made: config, data, VAE, steps, wall time, losses (from RUN/metrics.jsonl)."""
         from physavatar.data.manifest import read_manifest
 
-        rows = []
+        by_step: dict[int, dict] = {}  # steps logged again after a resume: the later line wins
         metrics = self.out_dir / "metrics.jsonl"
         if metrics.exists():
             for line in metrics.read_text().splitlines():
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError:  # a line cut by a crash
                     continue
+                by_step[row["step"]] = row
+        rows = [by_step[k] for k in sorted(by_step) if k <= self.step]
         last = rows[-10:]
         splits: dict[str, int] = {}
         for r in read_manifest(self.cfg.data.root):
@@ -433,6 +435,8 @@ class Trainer:
             "data": {"root": self.cfg.data.root, "clips_by_split": splits, "train_clips_used": len(self.dataset)},
             "vae": json.loads(vae_card.read_text()) if vae_card and vae_card.exists() else None,
             "steps": self.step,
+            "processes": self.accelerator.num_processes,
+            "global_batch": self.cfg.data.batch_size * self.cfg.optim.grad_accum * self.accelerator.num_processes,
             "wall_time_s": round(self.train_seconds, 1),
             "final_losses": {k: round(float(np.mean([r[k] for r in last])), 5) for k in ("total", "cont", "disc")}
             if last else None,
