@@ -303,4 +303,4 @@ def test_serve_command_prints_working_links(study):
         assert status == 200 and b"study.js" in body
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=60) == 0
