@@ -1,6 +1,6 @@
 """Quality and speed of the shipped demo model on held-out speech, against an untrained model and the truth.
 
-    python benchmarks/bench_demo.py                       # ~10 min on 2 cores; prints a JSON report
+    python benchmarks/bench_demo.py                       # 10-15 min on 2 cores; prints a JSON report
     python benchmarks/bench_demo.py --cases 2 --long-s 0  # quicker
 
 Held out: the sentences below are not from the world's grammar (world/speech.py), the espeak voice variants
