@@ -290,7 +290,7 @@ def test_serve_command_prints_working_links(study):
 
     _, db, _ = study
     proc = subprocess.Popen([sys.executable, "-m", "physavatar.cli", "study", "serve", "--db", str(db.path),
-                             "--port", "0", "--raters", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--port", "0", "--raters", "2"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         lines = []
         for line in proc.stdout:  # the banner, one line per rater, then the closing hint
@@ -303,4 +303,5 @@ def test_serve_command_prints_working_links(study):
         assert status == 200 and b"study.js" in body
     finally:
         proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop
-        assert proc.wait(timeout=60) == 0
+        proc.communicate(timeout=60)  # drains stdout, so the server never blocks on a full pipe while stopping
+        assert proc.returncode == 0

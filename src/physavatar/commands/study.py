@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 
@@ -136,6 +137,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"serving {args.db} on http://{host}:{port} ({db.num_videos()} videos); rater links:")
     _print_links(db, base)
     print("Each link is private to one rater. Ctrl-C stops the server; answers are already saved.", flush=True)
+    # Ctrl-C must stop the server even when a parent process left SIGINT ignored for its children
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
