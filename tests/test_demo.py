@@ -103,6 +103,8 @@ def test_demo_speaks_a_recording(tiny_pipe_dir, tmp_path):
 def test_demo_bad_arguments_are_one_line_errors(tiny_pipe_dir, tmp_path, capsys):
     cases = [(["--out", str(tmp_path / "x.avi")], ".mp4"), (["--model", str(tmp_path / "none")], "no demo pipeline"),
              (["--text", "  "], "empty"), (["--audio", str(tmp_path / "missing.wav")], "missing.wav")]
+    if ESPEAK:
+        cases.append((["--voice", "en-us+nobody"], "variant 'nobody'"))
     for extra, message in cases:
         args = ["demo", "--model", str(tiny_pipe_dir), "--out", str(tmp_path / "o.mp4"), "--quiet", *extra]
         assert main(args) == 2

