@@ -15,6 +15,17 @@ MOUTH_INSIDE = np.array([35, 5, 12], np.float32)  # renderer's colour of the ope
 TEETH = np.array([240, 238, 230], np.float32)
 
 
+def lips_boxes(kp: np.ndarray, size: tuple[int, int], unit: float, pad: float = 0.0) -> np.ndarray:
+    """Per-frame pixel box (F, 4) of x0, y0, x1, y1 around the outer lips of keypoints (F, 127, 3) in frames of
+    size (H, W), widened by `pad` head units on every side; x1 / y1 are exclusive."""
+    h, w = size
+    lips = np.asarray(kp)[:, FACE.start + 48 : FACE.start + 60, :2] * [w, h]
+    margin = pad * unit * h
+    low = np.floor(lips.min(axis=1) - margin).astype(int).clip(0)
+    high = np.ceil(lips.max(axis=1) + margin).astype(int) + 1
+    return np.concatenate([low, high], axis=1)
+
+
 def mouth_opening_area(frames: np.ndarray, kp: np.ndarray, unit: float, tol: float = 30.0,
                        pad: float = 0.0) -> np.ndarray:
     """Open-mouth area (F,) in head units^2 of frames (F, H, W, 3) uint8, located by keypoints (F, 127, 3).
@@ -29,11 +40,7 @@ def mouth_opening_area(frames: np.ndarray, kp: np.ndarray, unit: float, tol: flo
         )
     f, h, w = frames.shape[:3]
     out = np.zeros(f, np.float32)
-    lips = kp[:, FACE.start + 48 : FACE.start + 60, :2] * [w, h]
-    for t in range(f):
-        margin = pad * unit * h
-        x0, y0 = np.floor(lips[t].min(0) - margin).astype(int).clip(0)
-        x1, y1 = np.ceil(lips[t].max(0) + margin).astype(int) + 1
+    for t, (x0, y0, x1, y1) in enumerate(lips_boxes(kp, (h, w), unit, pad)):
         crop = frames[t, y0:y1, x0:x1].astype(np.float32)
         if crop.size == 0:
             continue

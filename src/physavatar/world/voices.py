@@ -10,6 +10,7 @@ demo model was trained on espeak voices; Piper's voice is one it never heard (se
 
 from __future__ import annotations
 
+import functools
 import shutil
 
 import numpy as np
@@ -65,16 +66,10 @@ def speak(text: str, voice: str | None = None, rate: int = 160) -> tuple[np.ndar
 def espeak_voice(voice: str) -> str:
     """`voice` checked against espeak-ng's voices and variants (espeak silently falls back to English on an
     unknown name), with the variant spelled as espeak's file name ("en-us+annie" -> "en-us+Annie")."""
-    import subprocess
-
     if shutil.which(ESPEAK) is None:
         synthesize("", voice)  # raises EspeakNotFoundError with the install hint
     language, _, variant = voice.partition("+")
-
-    def column(kind: str, index: int) -> list[str]:
-        out = subprocess.run([ESPEAK, f"--voices{kind}"], capture_output=True, text=True, timeout=30).stdout
-        return [line.split()[index] for line in out.splitlines()[1:] if len(line.split()) > index]
-
+    column = _espeak_listing
     languages = set(column("", 1)) | {f.rsplit("/", 1)[-1] for f in column("", 4)}
     if language not in languages:
         raise SpeechSynthesisError(f"espeak-ng has no voice {language!r} (e.g. en-us, en-gb, de, fr; all: "
@@ -87,6 +82,15 @@ def espeak_voice(voice: str) -> str:
                                        "Annie; all: espeak-ng --voices=variant)")
         voice = f"{language}+{match}"
     return voice
+
+
+@functools.lru_cache(maxsize=4)
+def _espeak_listing(kind: str, index: int) -> tuple[str, ...]:
+    """Column `index` of `espeak-ng --voices{kind}` (asked once per process: the list does not change)."""
+    import subprocess
+
+    out = subprocess.run([ESPEAK, f"--voices{kind}"], capture_output=True, text=True, timeout=30).stdout
+    return tuple(line.split()[index] for line in out.splitlines()[1:] if len(line.split()) > index)
 
 
 def _piper_installed() -> bool:
