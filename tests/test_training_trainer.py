@@ -104,6 +104,32 @@ def test_bad_clip_is_skipped_and_mixed_backends_refused(tmp_path):
         Trainer(config(tmp_path, data), progress=False)
 
 
+def test_face_weight_weighs_the_face_latents_and_needs_keypoints(tmp_path):
+    from physavatar.data.dataset import face_latent_mask
+    from physavatar.physstate.layout import FACE
+
+    kp = np.zeros((9, 127, 3), np.float32)
+    kp[:, FACE, 0] = np.linspace(0.3, 0.5, FACE.stop - FACE.start)  # the face spans x 0.3-0.5, y 0.1-0.3
+    kp[:, FACE, 1] = np.linspace(0.1, 0.3, FACE.stop - FACE.start)
+    kp[5:, FACE, 0] += 0.4  # from frame 5 on (latent 2 on) it stands further right
+    mask = face_latent_mask(kp, (8, 8))
+    assert mask.shape == (3, 8, 8)
+    assert mask[0, 1, 2] == 1 and mask[0, 1, 6] == 0 and mask[0, 6, 2] == 0
+    assert mask[1].sum() == mask[0].sum() and mask[2, 1, 6] == 1 and mask[2, 1, 2] == 0
+
+    data = make_feature_dataset(tmp_path / "d", clips=2)
+    with pytest.raises(ValueError, match="keypoints.npy"):  # every clip skipped: the error says why
+        Trainer(config(tmp_path, data, **{"loss.face_weight": 4.0}), progress=False)
+    for clip in (data / "clips").iterdir():
+        np.save(clip / "keypoints.npy", kp)
+    losses = []
+    for weight in (0.0, 4.0):
+        trainer = Trainer(config(tmp_path / str(weight), data, **{"run.max_steps": 1, "loss.face_weight": weight}),
+                          progress=False)
+        losses.append(trainer.train()[0].cont)
+    assert np.isfinite(losses[1]) and losses[0] != losses[1]  # same draws, another weighting of the same errors
+
+
 def _weights(trainer):
     return {k: v.clone() for k, v in trainer.accelerator.unwrap_model(trainer.model).state_dict().items()}
 
@@ -184,17 +210,24 @@ def test_export_loads_in_the_model_class(tmp_path, data):
 
 
 def test_two_process_data_parallel_training_on_cpu(tmp_path, data):
-    """`accelerate launch -m physavatar.train` with 2 CPU processes (gloo DDP): both ranks train, rank 0 saves."""
+    """`torchrun --nproc_per_node 2 -m physavatar.train` on the CPU (gloo DDP): two ranks train, rank 0 saves.
+
+    (`accelerate launch --cpu --num_processes 2` would start ONE process: accelerate's simple launcher.)"""
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "physavatar.train", "--config", "configs/tiny.yaml",
-           "--no-progress", f"--data.root={data}", f"--run.out_dir={out}", "--run.max_steps=2", "--run.save_every=2",
-           "--run.tensorboard=false"]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                          cwd=Path(__file__).parents[1], timeout=300)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "physavatar.train", "--config", "configs/tiny.yaml", "--no-progress", f"--data.root={data}",
+           f"--run.out_dir={out}", "--run.max_steps=2", "--run.save_every=2", "--run.tensorboard=false"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "on 2 processes" in done.stdout, done.stdout[-2000:]
     assert (out / "checkpoints" / "step_0000002" / "trainable.safetensors").exists()
     assert (out / "transformer" / "config.json").exists()
+    # both ranks resume from rank 0's checkpoint (rank 1 with a random stream of its own) and go on
+    more = [a if a != "--run.max_steps=2" else "--run.max_steps=3" for a in cmd] + ["--resume"]
+    done = subprocess.run(more, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[1], timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("resumed at step 2") == 2 and "step 3: loss" in done.stdout, done.stdout[-2000:]
 
 
 def test_cosine_decay_ends_at_a_tenth_and_constant_stays():

@@ -82,3 +82,65 @@ def test_train_vae_resumes_where_a_crash_stopped_it(tmp_path, monkeypatch):
     (tmp_path / "other.ckpt" / "state.pt").write_text("{not a checkpoint")
     with pytest.raises(ValueError, match="unreadable"):
         train_vae(VaeTrainArgs(out=str(tmp_path / "other"), **common), progress=False)
+
+
+def _write_face_keypoints(root, frames=9):
+    """Keypoints (F, 127, 3) whose face points circle the disc of make_clips (x 8 + t, y 16, radius 6)."""
+    from physavatar.physstate.layout import FACE
+
+    for clip in sorted((root / "clips").iterdir()):
+        kp = np.zeros((frames, 127, 3), np.float32)
+        angles = np.linspace(0, 2 * np.pi, FACE.stop - FACE.start, endpoint=False)
+        for t in range(frames):
+            kp[t, FACE, 0] = (8 + t + 5 * np.cos(angles)) / 32
+            kp[t, FACE, 1] = (16 + 5 * np.sin(angles)) / 32
+        kp[..., 2] = 1
+        np.save(clip / "keypoints.npy", kp)
+
+
+def test_face_weights_cover_the_face_box(tmp_path):
+    from physavatar.training.vae import _face_weights
+
+    data = make_clips(tmp_path / "data")
+    _write_face_keypoints(data)
+    inside = _face_weights(data / "clips" / "000000" / "keypoints.npy", (9, 32, 32))
+    assert inside.shape == (9, 32, 32) and inside[0, 16, 8] == 1 and inside[0, 2, 30] == 0
+    assert inside[8, 16, 16] == 1 and inside[0, 16, 16] == 0  # the box follows the face
+
+
+def test_decoder_fine_tune_keeps_the_latent_space(tmp_path, capsys):
+    """--freeze-encoder: encoder and normalisation bit for bit the init's, the decoder learns (face-weighted)."""
+    from safetensors.torch import load_file
+
+    data = make_clips(tmp_path / "data")
+    base = ["train-vae", "--data", str(data), "--batch-size", "2", "--base-dim", "4", "--z-dim", "4", "--quiet"]
+    assert main(base + ["--out", str(tmp_path / "vae"), "--steps", "8", "--lr", "3e-3", "--crop", "16"]) == 0
+    before = json.loads(capsys.readouterr().out)["held_out_psnr_db"]
+    assert main(base + ["--out", str(tmp_path / "x"), "--init", str(tmp_path / "vae"), "--face-weight", "4"]) != 0
+    assert "keypoints.npy" in capsys.readouterr().err
+    assert main(base + ["--out", str(tmp_path / "x"), "--freeze-encoder"]) != 0
+    assert "--init" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    _write_face_keypoints(data)
+    out = tmp_path / "decoder"
+    assert main(base + ["--out", str(out), "--init", str(tmp_path / "vae"), "--freeze-encoder", "--face-weight",
+                        "4", "--steps", "60", "--lr", "1e-2", "--crop", "16", "--window", "5"]) == 0
+    after = json.loads(capsys.readouterr().out)["held_out_psnr_db"]
+    assert after > before + 0.5  # the decoder alone improved the reconstructions
+    old, new = load_file(tmp_path / "vae" / "diffusion_pytorch_model.safetensors"), load_file(
+        out / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(old[k], new[k]) for k in old if k.startswith(("encoder.", "quant_conv.")))
+    assert any(not torch.equal(old[k], new[k]) for k in old if k.startswith("decoder."))
+    old_cfg, new_cfg = (json.loads((p / "config.json").read_text()) for p in (tmp_path / "vae", out))
+    assert new_cfg["latents_mean"] == old_cfg["latents_mean"] and new_cfg["latents_std"] == old_cfg["latents_std"]
+
+
+def test_face_weight_changes_what_the_decoder_learns(tmp_path):
+    from physavatar.training.vae import VaeTrainArgs, train_vae
+
+    data = make_clips(tmp_path / "data")
+    _write_face_keypoints(data)
+    common = dict(data=str(data), batch_size=2, base_dim=4, z_dim=4, crop=16, steps=4, window=5, lr=3e-3)
+    train_vae(VaeTrainArgs(out=str(tmp_path / "vae"), **common), progress=False)
+    cards = [train_vae(VaeTrainArgs(out=str(tmp_path / f"w{w}"), init=str(tmp_path / "vae"), freeze_encoder=True,
+                                    face_weight=w, **common), progress=False) for w in (0.0, 4.0)]
+    assert cards[0]["final_reconstruction_loss"] != cards[1]["final_reconstruction_loss"]

@@ -1,4 +1,5 @@
-"""`physavatar train --config CONFIG.yaml [--section.key=value ...]` (also `accelerate launch -m physavatar.train`)."""
+"""`physavatar train --config CONFIG.yaml [--section.key=value ...]` (also `accelerate launch -m physavatar.train`
+on GPUs, `torchrun --nproc_per_node N -m physavatar.train` on CPUs)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     history = trainer.train()
     if history:
         last = history[-1]
-        print(f"step {trainer.step}: loss {last.total:.4f} (cont {last.cont:.4f}, disc {last.disc:.4f})")
+        processes = trainer.accelerator.num_processes
+        print(f"step {trainer.step}: loss {last.total:.4f} (cont {last.cont:.4f}, disc {last.disc:.4f}) "
+              f"on {processes} process{'es' if processes > 1 else ''}")
     if trainer.accelerator.is_main_process:
         out = trainer.export(args.export)
         print(f"model written to {out}")

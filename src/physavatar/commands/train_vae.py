@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed, help="random seed")
     parser.add_argument("--init", default="", help="start from this AutoencoderKLWan folder instead of from "
                         "scratch (fine-tuning; --base-dim/--z-dim are then the folder's)")
+    parser.add_argument("--freeze-encoder", action="store_true", help="fine-tune the decoder of the --init VAE "
+                        "only: its latent space (and latents_mean/std) stay exactly the same, so a model trained on "
+                        "its latents keeps working with the new decoder")
+    parser.add_argument("--face-weight", type=float, default=d.face_weight, help="extra loss weight inside each "
+                        "frame's face box, from the clips' keypoints.npy (default 0: off; e.g. 4 = five times the "
+                        "weight of the rest of the frame)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -40,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
                                   window=args.window, lr=args.lr, base_dim=args.base_dim, z_dim=args.z_dim,
                                   max_clips=args.max_clips, seed=args.seed, warmup_steps=args.warmup_steps,
                                   save_every=args.save_every, crop=args.crop,
-                                  init=args.init), progress=not args.quiet)
+                                  init=args.init, freeze_encoder=args.freeze_encoder,
+                                  face_weight=args.face_weight), progress=not args.quiet)
     print(json.dumps({k: v for k, v in card.items() if k != "args"}))
     return 0

@@ -34,11 +34,13 @@ class ClipSample:
     phys: torch.Tensor  # (F, 4, 256) physical-state tokens
     e_con: torch.Tensor | None  # (L, C_MLLM) planner hidden states
     e_tok: torch.Tensor | None  # (L, C_MLLM) planner token embeddings
+    face: torch.Tensor | None = None  # (f, h, w) 1 on the latent pixels of the face box (face_masks=True)
 
 
 class ClipDataset(Dataset):
     def __init__(self, root: str | os.PathLike, *, num_frames: int, split: str | None = "train",
-                 audio_backend: str = "default", planner: str | None = "default", vae_name: str = "vae"):
+                 audio_backend: str = "default", planner: str | None = "default", vae_name: str = "vae",
+                 face_masks: bool = False):
         from safetensors.torch import load_file
 
         from physavatar.encoders.audio import AudioFeatures
@@ -70,11 +72,16 @@ class ClipDataset(Dataset):
                     with np.load(paths["plan"]) as plan:
                         e_con, e_tok = torch.from_numpy(plan["e_con"]).float(), torch.from_numpy(plan["e_tok"]).float()
                         plan_backends.append(str(plan["backend"]))
+                face = None
+                if face_masks:
+                    if not (clip_dir / "keypoints.npy").exists():
+                        raise ValueError("no keypoints.npy (loss.face_weight needs each clip's keypoints)")
+                    face = face_latent_mask(np.load(clip_dir / "keypoints.npy"), latents["video"].shape[-2:])
                 audio_backends.append(audio.backend)
                 self.samples.append(ClipSample(
                     clip_dir=str(clip_dir), latents=latents["video"].float(), reference=latents["reference"].float(),
                     audio=torch.from_numpy(audio.features), phys=torch.from_numpy(phys),
-                    e_con=e_con, e_tok=e_tok))
+                    e_con=e_con, e_tok=e_tok, face=face))
             except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
                 log.warning("%s: skipped (%s)", clip_dir, err)
                 self.skipped.append(f"{row.get('id')}: {err}")
@@ -91,6 +98,20 @@ class ClipDataset(Dataset):
         return self.samples[index]
 
 
+def face_latent_mask(kp: np.ndarray, latent_hw: tuple[int, int]) -> torch.Tensor:
+    """(f, h, w) float mask of the latent pixels that hold the face in any frame of each latent, from
+    keypoints (F, 127, 3) with F = 1 + 4k (latent 0 is frame 0, latent k frames 4k-3 .. 4k)."""
+    from physavatar.models.audio import group_frames_to_latents
+    from physavatar.physstate.layout import face_boxes
+
+    h, w = latent_hw
+    boxes = face_boxes(kp)
+    frames = torch.zeros(1, len(boxes), h, w)
+    for t, (x0, y0, x1, y1) in enumerate(boxes):
+        frames[0, t, int(y0 * h) : int(np.ceil(y1 * h)), int(x0 * w) : int(np.ceil(x1 * w))] = 1
+    return group_frames_to_latents(frames).amax(dim=2)[0]
+
+
 def collate(samples: list[ClipSample]) -> dict:
     """Stack a batch; plans of different lengths are zero-padded to the longest."""
     batch = {
@@ -101,6 +122,7 @@ def collate(samples: list[ClipSample]) -> dict:
         "phys": torch.stack([s.phys for s in samples]),
         "e_con": None,
         "e_tok": None,
+        "face": torch.stack([s.face for s in samples]) if samples[0].face is not None else None,
     }
     if samples[0].e_con is not None:
         length = max(s.e_con.shape[0] for s in samples)

@@ -110,3 +110,14 @@ EDGES: tuple[tuple[int, int], ...] = (
     + tuple((a + LEFT_HAND.start, b + LEFT_HAND.start) for a, b in HAND_EDGES)
     + tuple((a + RIGHT_HAND.start, b + RIGHT_HAND.start) for a, b in HAND_EDGES)
 )
+
+
+def face_boxes(kp, pad: float = 0.15):
+    """Per-frame face box (F, 4) of x0, y0, x1, y1 in [0, 1] frame units from keypoints (F, 127, 3) (x, y in
+    [0, 1]), widened on every side by `pad` times the face's height (room for the chin, the hair)."""
+    import numpy as np
+
+    face = np.asarray(kp, np.float32)[:, FACE, :2]
+    low, high = face.min(axis=1), face.max(axis=1)
+    margin = pad * (high[:, 1:2] - low[:, 1:2])
+    return np.concatenate([(low - margin).clip(0, 1), (high + margin).clip(0, 1)], axis=1)

@@ -51,6 +51,8 @@ class LossArgs:
     shift: float = 5.0  # Wan's timestep shift
     audio_drop: float = 0.1  # classifier-free guidance: share of samples trained with all audio masked
     context_drop: float = 0.1  # share of steps trained without the planner context
+    face_weight: float = 0.0  # L_cont weight 1 + face_weight on the face's latent pixels (needs keypoints.npy);
+    # not in the paper: a small model from scratch learns the face, a few latent pixels of 256, far sooner
 
 
 @dataclass

@@ -60,7 +60,7 @@ def trainable_state_dict(model) -> dict[str, torch.Tensor]:
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, *, progress: bool = True):
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DistributedDataParallelKwargs
 
         from physavatar.data.dataset import ClipDataset
 
@@ -72,12 +72,18 @@ class Trainer:
         precision = cfg.run.mixed_precision
         if precision == "auto":
             precision = "no" if use_cpu else "bf16"  # bf16 compute on a CPU is ~200x slower
-        self.accelerator = Accelerator(cpu=use_cpu, mixed_precision=precision,
+        # Some trainable weights get no gradient on some steps: Wan's T5 text embedder whenever the planner is
+        # the context, the planner's projector when CFG dropout drops the context. DDP must not wait for them
+        # (without this, multi-process training stops at the first step with "parameters that were not used").
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+        self.accelerator = Accelerator(cpu=use_cpu, mixed_precision=precision, kwargs_handlers=[ddp],
                                        gradient_accumulation_steps=cfg.optim.grad_accum)
+        if cfg.loss.face_weight < 0:
+            raise ValueError(f"loss.face_weight={cfg.loss.face_weight}: use 0 (off) or a positive extra weight")
         vae_name = Path(cfg.data.vae).name if cfg.data.vae else "vae"
         self.dataset = ClipDataset(cfg.data.root, num_frames=cfg.data.num_frames, split=cfg.data.split,
                                    audio_backend=cfg.data.audio_backend, planner=cfg.data.planner or None,
-                                   vae_name=vae_name)
+                                   vae_name=vae_name, face_masks=cfg.loss.face_weight > 0)
         self.codec = None
         if cfg.data.known_frames_prob > 0 and not cfg.data.vae:
             raise ValueError("data.known_frames_prob > 0 needs data.vae (the VAE folder) to encode known frames")
@@ -213,7 +219,12 @@ class Trainer:
             num_reference_latents=1, return_phys=cfg.loss.supervision != "none",
         )
         pred = out.sample.float()[:, :, 1:]
-        loss_cont = torch.mean((pred - target[:, :, 1:].to(device)) ** 2)
+        err = (pred - target[:, :, 1:].to(device)) ** 2
+        if batch.get("face") is not None and cfg.loss.face_weight > 0:
+            weight = 1.0 + cfg.loss.face_weight * batch["face"][:, None].to(device)  # (B, 1, f, h, w)
+            loss_cont = torch.mean(err * weight) / torch.mean(weight)  # same scale as the unweighted mean
+        else:
+            loss_cont = torch.mean(err)
         loss_disc = torch.zeros((), device=device)
         if cfg.loss.supervision != "none":
             targets = phys_targets(batch["phys"], num_latents).to(device)
@@ -269,9 +280,13 @@ class Trainer:
         state = torch.load(path / "state.pt", weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
         progress = json.loads((path / "trainer_state.json").read_text())
         self.step, self.epoch, self.position = progress["step"], progress["epoch"], progress["position"]
+        if self.accelerator.process_index == 0:
+            self.generator.set_state(state["generator"])  # one process: the resumed run continues bit for bit
+        else:  # the checkpoint holds rank 0's stream; other ranks must not repeat its noise draws
+            rank = self.accelerator.process_index
+            self.generator.manual_seed(self.cfg.run.seed + 7919 * rank + 1_000_003 * self.step)
         self.train_seconds = float(progress.get("train_seconds", 0.0))
         log.info("resumed from %s at step %d", path, self.step)
         return True

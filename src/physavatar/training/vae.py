@@ -3,7 +3,14 @@
 The pretrained Wan VAE cannot be downloaded here, and the demo model needs a latent space for world frames.
 Samples are random 1 + 4k-frame windows of the clips' videos; the loss is L1 + MSE reconstruction of the
 posterior mean (the latents the diffusion model is trained on are `mode()` latents, see models/vae.py) plus a
-small pull of the means towards zero that keeps the latent scale bounded. Sampling the posterior instead made
+small pull of the means towards zero that keeps the latent scale bounded. `face_weight` multiplies the loss
+inside each frame's face box (from the clip's keypoints.npy) by 1 + face_weight: the face and the lips are a
+small part of the frame and the part a talking-head viewer looks at.
+
+`freeze_encoder` (with `init`) fine-tunes the decoder alone: the encoder, hence the latent space and its
+normalisation, stay exactly as they were, so a diffusion model trained on the old latents works with the new
+decoder unchanged. Windows are encoded whole and cropped in latent space, so the decoder learns on the very
+latents a full-frame encode (and the diffusion model) gives. Sampling the posterior instead made
 a from-scratch VAE converge several times slower on CPU, for no gain here. The learning rate warms up, then
 follows a cosine. Every `save_every` steps the state (weights, optimizer, data RNG) is saved to OUT.ckpt/, and
 a rerun with the same arguments resumes from it. At the end the per-channel latent mean / std over the data
@@ -45,18 +52,47 @@ class VaeTrainArgs:
     save_every: int = 100  # steps between resumable checkpoints in OUT.ckpt/
     seed: int = 0
     init: str = ""  # start from this AutoencoderKLWan folder (fine-tuning, e.g. on longer windows) instead of scratch
+    freeze_encoder: bool = False  # train the decoder only (needs init); the latent space stays the init's
+    face_weight: float = 0.0  # extra loss weight inside the face box (needs keypoints.npy beside each video)
 
 
-def _load_frames(root: Path, max_clips: int, split: str) -> list[np.ndarray]:
+def _load_frames(root: Path, max_clips: int, split: str, face_weight: float = 0.0) -> list[np.ndarray]:
+    """Videos (F, H, W, 3) uint8; with face_weight, each gets a 4th channel: 1 inside the face box, else 0."""
     from physavatar.data.manifest import read_manifest
     from physavatar.io.video import read_video
 
     rows = [r for r in read_manifest(root, required=True) if r.get("split", "train") == split][:max_clips]
-    return [read_video(root / r["path"] / "video.mp4") for r in rows]
+    videos = []
+    for row in rows:
+        video = read_video(root / row["path"] / "video.mp4")
+        if face_weight:
+            weight = _face_weights(root / row["path"] / "keypoints.npy", video.shape[:3])
+            video = np.concatenate([video, weight[..., None]], axis=-1)
+        videos.append(video)
+    return videos
+
+
+def _face_weights(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """(F, H, W) uint8: 1 inside each frame's face box, 0 outside (the loss weight is 1 + face_weight * it)."""
+    from physavatar.physstate.layout import face_boxes
+
+    if not path.exists():
+        raise ValueError(f"{path}: missing; --face-weight needs each clip's keypoints.npy (F, 127, 3), "
+                         "as `physavatar world make` or `physavatar extract --pose ...` write")
+    kp = np.load(path)
+    f, h, w = shape
+    if kp.ndim != 3 or kp.shape[0] != f:
+        raise ValueError(f"{path}: keypoints {kp.shape} do not match the video's {f} frames")
+    inside = np.zeros((f, h, w), np.uint8)
+    for t, (x0, y0, x1, y1) in enumerate(face_boxes(kp)):
+        inside[t, int(y0 * h) : int(np.ceil(y1 * h)) + 1, int(x0 * w) : int(np.ceil(x1 * w)) + 1] = 1
+    return inside
 
 
 def _batch(videos: list[np.ndarray], window: int, size: int, generator: np.random.Generator,
-           crop: int = 0) -> torch.Tensor:
+           crop: int = 0, face_weight: float = 0.0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B, 3, window, H, W) in [-1, 1] and, when the videos carry a weight channel, the loss weights
+    (B, 1, window, H, W)."""
     from physavatar.models.vae import frames_to_tensor
 
     picks = []
@@ -68,7 +104,25 @@ def _batch(videos: list[np.ndarray], window: int, size: int, generator: np.rando
             y, x = generator.integers(0, clip.shape[1] - crop + 1), generator.integers(0, clip.shape[2] - crop + 1)
             clip = clip[:, y : y + crop, x : x + crop]
         picks.append(clip)
-    return frames_to_tensor(np.stack(picks))  # (B, 3, window, H, W) in [-1, 1]
+    picks = np.stack(picks)
+    x = frames_to_tensor(picks[..., :3])
+    if picks.shape[-1] == 3:
+        return x, None
+    weight = 1.0 + face_weight * torch.from_numpy(picks[..., 3]).float()
+    return x, weight[:, None]
+
+
+def _crop_latents(x: torch.Tensor, z: torch.Tensor, weight: torch.Tensor | None, crop: int,
+                  generator: np.random.Generator):
+    """The same random crop of pixels (B, 3, F, H, W), latents (B, z, f, H/8, W/8) and weights."""
+    if not crop:
+        return x, z, weight
+    h, w = z.shape[-2:]
+    c = crop // 8
+    y, xx = int(generator.integers(0, h - c + 1)), int(generator.integers(0, w - c + 1))
+    pix = (slice(None),) * 3 + (slice(8 * y, 8 * (y + c)), slice(8 * xx, 8 * (xx + c)))
+    lat = (slice(None),) * 3 + (slice(y, y + c), slice(xx, xx + c))
+    return x[pix], z[lat], None if weight is None else weight[pix]
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -86,8 +140,12 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
 
     num_latent_frames(args.window)  # 1 + 4k
     root = Path(args.data)
-    videos = _load_frames(root, args.max_clips, "train")
-    held_out = _load_frames(root, 8, "val") or videos[-2:]
+    if args.freeze_encoder and not args.init:
+        raise ValueError("--freeze-encoder fine-tunes a trained VAE's decoder; give the VAE with --init")
+    if args.face_weight < 0:
+        raise ValueError(f"--face-weight {args.face_weight}: use 0 (off) or a positive extra weight")
+    videos = _load_frames(root, args.max_clips, "train", args.face_weight)
+    held_out = [v[..., :3] for v in _load_frames(root, 8, "val")] or [v[..., :3] for v in videos[-2:]]
     if not videos:
         raise ValueError(f"{root}: no train clips to learn from")
     if args.crop and (args.crop % 8 or args.crop > min(v.shape[1] for v in videos)):
@@ -102,7 +160,11 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
         vae = AutoencoderKLWan(base_dim=args.base_dim, z_dim=args.z_dim, dim_mult=list(args.dim_mult),
                                num_res_blocks=args.num_res_blocks, latents_mean=[0.0] * args.z_dim,
                                latents_std=[1.0] * args.z_dim)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    if args.freeze_encoder:
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
+    trained = [p for p in vae.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, args))
     ckpt = Path(f"{args.out}.ckpt")
     step, losses, seconds = 0, [], 0.0
@@ -124,13 +186,24 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     bar = tqdm(range(step, args.steps), unit="step", disable=not progress, desc="train vae", initial=step,
                total=args.steps)
     for step in bar:
-        x = _batch(videos, args.window, args.batch_size, rng, args.crop)
-        posterior = vae.encode(x).latent_dist
-        recon = vae.decode(posterior.mode()).sample
-        rec = (recon - x).abs().mean() + ((recon - x) ** 2).mean()
-        loss = rec + args.mean_weight * (posterior.mean ** 2).mean()
+        if args.freeze_encoder:
+            x, weight = _batch(videos, args.window, args.batch_size, rng, 0, args.face_weight)
+            with torch.no_grad():
+                z = vae.encode(x).latent_dist.mode()
+            x, z, weight = _crop_latents(x, z, weight, args.crop, rng)
+            recon, loss = vae.decode(z).sample, 0.0
+        else:
+            x, weight = _batch(videos, args.window, args.batch_size, rng, args.crop, args.face_weight)
+            posterior = vae.encode(x).latent_dist
+            recon = vae.decode(posterior.mode()).sample
+            loss = args.mean_weight * (posterior.mean ** 2).mean()
+        err = recon - x
+        if weight is not None:
+            err = err * weight / weight.mean()  # same overall scale as the unweighted loss
+        rec = err.abs().mean() + (err ** 2).mean()
+        loss = loss + rec
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
@@ -145,13 +218,13 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     # latent statistics for Wan's normalisation, and a held-out reconstruction figure
     vae.eval()
     with torch.no_grad():
-        sample = _batch(videos, args.window, min(32, 8 * args.batch_size), rng)
-        z = vae.encode(sample).latent_dist.mode()
-        mean = z.mean(dim=(0, 2, 3, 4))
-        std = z.std(dim=(0, 2, 3, 4)).clamp_min(1e-4)
-        test = _batch(held_out, args.window, 8, np.random.default_rng(args.seed + 1))
+        test, _ = _batch(held_out, args.window, 8, np.random.default_rng(args.seed + 1))
         held_psnr = psnr(vae.decode(vae.encode(test).latent_dist.mode()).sample, test)
-    vae.register_to_config(latents_mean=mean.tolist(), latents_std=std.tolist())
+        if not args.freeze_encoder:  # a frozen encoder keeps its latent space, normalisation included
+            sample, _ = _batch(videos, args.window, min(32, 8 * args.batch_size), rng)
+            z = vae.encode(sample).latent_dist.mode()
+            vae.register_to_config(latents_mean=z.mean(dim=(0, 2, 3, 4)).tolist(),
+                                   latents_std=z.std(dim=(0, 2, 3, 4)).clamp_min(1e-4).tolist())
     card = {"args": asdict(args), "init_card": _card(args.init), "train_seconds": round(time.perf_counter() - start, 1),
             "final_reconstruction_loss": float(np.mean(losses[-20:])) if losses else None,
             "loss_curve": [round(float(np.mean(losses[i:i + 50])), 4) for i in range(0, len(losses), 50)],
