@@ -109,7 +109,7 @@ def test_face_weights_cover_the_face_box(tmp_path):
 
 
 def test_decoder_fine_tune_keeps_the_latent_space(tmp_path, capsys):
-    """--freeze-encoder: encoder and normalisation bit for bit the init's, the decoder learns (face-weighted)."""
+    """--freeze-encoder: encoder and normalisation bit for bit the init's, the decoder learns."""
     from safetensors.torch import load_file
 
     data = make_clips(tmp_path / "data")
@@ -120,10 +120,9 @@ def test_decoder_fine_tune_keeps_the_latent_space(tmp_path, capsys):
     assert "keypoints.npy" in capsys.readouterr().err
     assert main(base + ["--out", str(tmp_path / "x"), "--freeze-encoder"]) != 0
     assert "--init" in capsys.readouterr().err and not (tmp_path / "x").exists()
-    _write_face_keypoints(data)
     out = tmp_path / "decoder"
-    assert main(base + ["--out", str(out), "--init", str(tmp_path / "vae"), "--freeze-encoder", "--face-weight",
-                        "4", "--steps", "60", "--lr", "1e-2", "--crop", "16", "--window", "5"]) == 0
+    assert main(base + ["--out", str(out), "--init", str(tmp_path / "vae"), "--freeze-encoder", "--steps", "60",
+                        "--lr", "3e-3", "--crop", "16", "--window", "5"]) == 0
     after = json.loads(capsys.readouterr().out)["held_out_psnr_db"]
     assert after > before + 0.5  # the decoder alone improved the reconstructions
     old, new = load_file(tmp_path / "vae" / "diffusion_pytorch_model.safetensors"), load_file(

@@ -102,13 +102,9 @@ def face_latent_mask(kp: np.ndarray, latent_hw: tuple[int, int]) -> torch.Tensor
     """(f, h, w) float mask of the latent pixels that hold the face in any frame of each latent, from
     keypoints (F, 127, 3) with F = 1 + 4k (latent 0 is frame 0, latent k frames 4k-3 .. 4k)."""
     from physavatar.models.audio import group_frames_to_latents
-    from physavatar.physstate.layout import face_boxes
+    from physavatar.physstate.layout import face_mask
 
-    h, w = latent_hw
-    boxes = face_boxes(kp)
-    frames = torch.zeros(1, len(boxes), h, w)
-    for t, (x0, y0, x1, y1) in enumerate(boxes):
-        frames[0, t, int(y0 * h) : int(np.ceil(y1 * h)), int(x0 * w) : int(np.ceil(x1 * w))] = 1
+    frames = torch.from_numpy(face_mask(kp, tuple(latent_hw))).float()[None]  # (1, F, h, w)
     return group_frames_to_latents(frames).amax(dim=2)[0]
 
 

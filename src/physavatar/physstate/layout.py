@@ -121,3 +121,14 @@ def face_boxes(kp, pad: float = 0.15):
     low, high = face.min(axis=1), face.max(axis=1)
     margin = pad * (high[:, 1:2] - low[:, 1:2])
     return np.concatenate([(low - margin).clip(0, 1), (high + margin).clip(0, 1)], axis=1)
+
+
+def face_mask(kp, size: tuple[int, int]):
+    """(F, H, W) uint8: 1 on the pixels of a grid of `size` (H, W) that each frame's face box touches."""
+    import numpy as np
+
+    h, w = size
+    mask = np.zeros((len(kp), h, w), np.uint8)
+    for t, (x0, y0, x1, y1) in enumerate(face_boxes(kp)):
+        mask[t, int(y0 * h) : int(np.ceil(y1 * h)), int(x0 * w) : int(np.ceil(x1 * w))] = 1
+    return mask

@@ -74,7 +74,7 @@ def _load_frames(root: Path, max_clips: int, split: str, face_weight: float = 0.
 
 def _face_weights(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
     """(F, H, W) uint8: 1 inside each frame's face box, 0 outside (the loss weight is 1 + face_weight * it)."""
-    from physavatar.physstate.layout import face_boxes
+    from physavatar.physstate.layout import face_mask
 
     if not path.exists():
         raise ValueError(f"{path}: missing; --face-weight needs each clip's keypoints.npy (F, 127, 3), "
@@ -83,10 +83,7 @@ def _face_weights(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
     f, h, w = shape
     if kp.ndim != 3 or kp.shape[0] != f:
         raise ValueError(f"{path}: keypoints {kp.shape} do not match the video's {f} frames")
-    inside = np.zeros((f, h, w), np.uint8)
-    for t, (x0, y0, x1, y1) in enumerate(face_boxes(kp)):
-        inside[t, int(y0 * h) : int(np.ceil(y1 * h)) + 1, int(x0 * w) : int(np.ceil(x1 * w)) + 1] = 1
-    return inside
+    return face_mask(kp, (h, w))
 
 
 def _batch(videos: list[np.ndarray], window: int, size: int, generator: np.random.Generator,
