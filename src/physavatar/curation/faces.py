@@ -23,12 +23,12 @@ MIN_FACE_FRACTION = 0.06  # ignore faces smaller than 6 % of the short side (tex
 
 @functools.lru_cache(maxsize=1)
 def _cascade():
-    import cv2
+    from physavatar.io.image import haar_cascade
 
-    path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        raise RuntimeError(f"OpenCV's face cascade could not be loaded from {path}; reinstall opencv-python-headless")
+    cascade = haar_cascade("haarcascade_frontalface_default.xml")
+    if cascade is None:  # curation cannot go on without faces, unlike a crop or a plan
+        raise RuntimeError("this OpenCV has no Haar cascade files (the 5.x headless wheels ship none); "
+                           "pip install opencv-contrib-python")
     return cascade
 
 

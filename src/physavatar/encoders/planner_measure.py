@@ -168,19 +168,19 @@ def measure_audio(audio: np.ndarray) -> AudioMeasures:
 
 @lru_cache(maxsize=2)
 def _cascade(name: str):
-    """An OpenCV Haar cascade, or None where this OpenCV has none (the 5.x headless wheels ship no cascade files;
-    opencv-contrib-python does): the plan then lacks the face cues, with a warning."""
-    import os
+    """An OpenCV Haar cascade, or None where this OpenCV has none: the plan then lacks the face cues, with a
+    warning."""
     import warnings
 
-    import cv2
+    from physavatar.io.image import haar_cascade
 
-    path = os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), name)
-    if not hasattr(cv2, "CascadeClassifier") or not os.path.isfile(path):
+    cascade = haar_cascade(name)
+    if cascade is None:
+        import cv2
+
         warnings.warn(f"OpenCV {cv2.__version__} has no {name}: the planner describes the image without face "
                       "detection; pip install opencv-contrib-python for the face cues", stacklevel=2)
-        return None
-    return cv2.CascadeClassifier(path)
+    return cascade
 
 
 def colour_name(rgb) -> str:

@@ -93,19 +93,30 @@ def load_image(path: str | os.PathLike, *, min_side: int = MIN_SIDE) -> Image.Im
     return rgb
 
 
-@functools.lru_cache(maxsize=1)
-def _face_cascade():
-    """OpenCV's frontal-face cascade, or None where this OpenCV build has no cascades (some minimal builds)."""
+def haar_cascade(name: str):
+    """OpenCV's Haar cascade `name` (e.g. "haarcascade_frontalface_default.xml"), or None where this OpenCV has
+    no cascade files (the 5.x headless wheels ship none; opencv-contrib-python does). Callers cache it."""
     import cv2
-    path = os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), "haarcascade_frontalface_default.xml")
-    if not hasattr(cv2, "CascadeClassifier") or not os.path.isfile(path):  # e.g. OpenCV 5.x headless wheels
-        warnings.warn(f"OpenCV {getattr(cv2, '__version__', '?')} has no Haar cascades: images are centre-cropped "
-                      "without face detection; pip install opencv-contrib-python for face-aware crops", MediaWarning,
-                      stacklevel=3)
+
+    path = os.path.join(getattr(getattr(cv2, "data", None), "haarcascades", ""), name)
+    if not hasattr(cv2, "CascadeClassifier") or not os.path.isfile(path):
         return None
     cascade = cv2.CascadeClassifier(path)
     if cascade.empty():
-        raise RuntimeError(f"OpenCV's face cascade could not be loaded from {path}; reinstall opencv-python-headless")
+        raise RuntimeError(f"OpenCV's cascade {path} could not be loaded; reinstall opencv-python-headless")
+    return cascade
+
+
+@functools.lru_cache(maxsize=1)
+def _face_cascade():
+    """The frontal-face cascade, or None (with a warning) where this OpenCV has none."""
+    cascade = haar_cascade("haarcascade_frontalface_default.xml")
+    if cascade is None:
+        import cv2
+
+        warnings.warn(f"OpenCV {getattr(cv2, '__version__', '?')} has no Haar cascades: images are centre-cropped "
+                      "without face detection; pip install opencv-contrib-python for face-aware crops", MediaWarning,
+                      stacklevel=3)
     return cascade
 
 

@@ -220,7 +220,7 @@ class Trainer:
         )
         pred = out.sample.float()[:, :, 1:]
         err = (pred - target[:, :, 1:].to(device)) ** 2
-        if batch.get("face") is not None and cfg.loss.face_weight > 0:
+        if batch.get("face") is not None:  # loaded only when loss.face_weight > 0
             weight = 1.0 + cfg.loss.face_weight * batch["face"][:, None].to(device)  # (B, 1, f, h, w)
             loss_cont = torch.mean(err * weight) / torch.mean(weight)  # same scale as the unweighted mean
         else:

@@ -69,13 +69,12 @@ def espeak_voice(voice: str) -> str:
     if shutil.which(ESPEAK) is None:
         synthesize("", voice)  # raises EspeakNotFoundError with the install hint
     language, _, variant = voice.partition("+")
-    column = _espeak_listing
-    languages = set(column("", 1)) | {f.rsplit("/", 1)[-1] for f in column("", 4)}
+    languages = set(_espeak_listing("", 1)) | {f.rsplit("/", 1)[-1] for f in _espeak_listing("", 4)}
     if language not in languages:
         raise SpeechSynthesisError(f"espeak-ng has no voice {language!r} (e.g. en-us, en-gb, de, fr; all: "
                                    "espeak-ng --voices), or use --voice piper")
     if variant:
-        files = [f.rsplit("/", 1)[-1] for f in column("=variant", 4)]
+        files = [f.rsplit("/", 1)[-1] for f in _espeak_listing("=variant", 4)]
         match = {f.lower(): f for f in files}.get(variant.lower())
         if match is None:
             raise SpeechSynthesisError(f"espeak-ng has no voice variant {variant!r} in {voice!r} (e.g. m3, f2, "
