@@ -130,6 +130,45 @@ def test_face_weight_weighs_the_face_latents_and_needs_keypoints(tmp_path):
     assert np.isfinite(losses[1]) and losses[0] != losses[1]  # same draws, another weighting of the same errors
 
 
+def test_known_frames_latents_come_from_extract_or_are_encoded(tmp_path, caplog):
+    from diffusers import AutoencoderKLWan
+
+    from physavatar.data.features import extract_features, known_frames_path
+    from physavatar.io.video_writer import write_video
+    from safetensors.torch import save_file
+
+    data = make_feature_dataset(tmp_path / "d", clips=2)
+    rng = np.random.default_rng(0)
+    for clip in sorted((data / "clips").iterdir()):
+        write_video(clip / "video.mp4", rng.integers(0, 255, (9, 64, 64, 3), dtype=np.uint8))
+    torch.manual_seed(0)
+    AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2], num_res_blocks=1, latents_mean=[0.0] * 4,
+                     latents_std=[1.0] * 4).save_pretrained(tmp_path / "vae")
+    known = {"data.vae": str(tmp_path / "vae"), "data.known_frames_prob": 1.0, "data.tail_frames": 2,
+             "data.head_frames": 1}
+
+    encoding = Trainer(config(tmp_path / "a", data, **known), progress=False)  # no known.* files yet
+    batch = encoding._next_batch()
+    assert batch["known"] == [None]
+    encoded = encoding._context(batch, torch.tensor([True]))
+    assert "--known-frames 2,1" in caplog.text  # says how to precompute them
+    assert not torch.equal(encoded, encoding._context(batch, torch.tensor([False])))  # the known frames went in
+
+    report = extract_features(data, planner=None, vae=tmp_path / "vae", pose=None, known_frames=(2, 1),
+                              progress=False)
+    assert report.written["known"] == 2 and report.written["latents"] == 0  # only what was missing
+    reading = Trainer(config(tmp_path / "b", data, **known), progress=False)
+    batch = reading._next_batch()
+    assert batch["known"][0] is not None
+    torch.testing.assert_close(reading._context(batch, torch.tensor([True])), encoded)
+    assert reading.train()[-1].total > 0
+
+    path = known_frames_path(Path(batch["clip_dir"][0]), "vae", 2, 1)
+    save_file({"known": torch.zeros(4, 2, 8, 8)}, path)  # stale: another clip length
+    stale = Trainer(config(tmp_path / "c", data, **known), progress=False)
+    assert len(stale.dataset) == 1 and "delete it and run `physavatar extract`" in stale.dataset.skipped[0]
+
+
 def _weights(trainer):
     return {k: v.clone() for k, v in trainer.accelerator.unwrap_model(trainer.model).state_dict().items()}
 

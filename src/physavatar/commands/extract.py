@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vae", help="AutoencoderKLWan folder; without it no latents are computed")
     parser.add_argument("--pose", default="mediapipe", help="pose backend for clips without phys_tokens.npy "
                         "(mediapipe or xpose); 'none' to skip")
+    parser.add_argument("--known-frames", default="5,4", help="M,N: also encode each clip with only its first M and "
+                        "last N frames kept, the context of training's frame-interpolation steps (match the config's "
+                        "data.tail_frames,data.head_frames); 'none' to skip (training then encodes them as it goes)")
     parser.add_argument("--split", help="only clips of this split (train/val/test)")
     parser.add_argument("--shard", default="0/1", help="K/N: only every N-th clip starting at K, so N processes "
                         "share the work (e.g. 0/2 and 1/2 on two cores)")
@@ -31,10 +34,17 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, AssertionError):
         raise ValueError(f"--shard {args.shard!r}: write K/N, e.g. 0/2") from None
 
+    known_frames = None
+    if args.known_frames != "none":
+        try:
+            known_frames = tuple(int(x) for x in args.known_frames.split(","))
+            assert len(known_frames) == 2 and min(known_frames) >= 0
+        except (ValueError, AssertionError):
+            raise ValueError(f"--known-frames {args.known_frames!r}: write M,N (e.g. 5,4) or none") from None
     report = extract_features(
         args.dataset, audio_backend=args.audio, planner=None if args.planner == "none" else args.planner,
         vae=args.vae, pose=None if args.pose == "none" else args.pose, split=args.split, shard=shard,
-        progress=not args.quiet,
+        known_frames=known_frames, progress=not args.quiet,
     )
     written = ", ".join(f"{k} {v}" for k, v in report.written.items())
     print(f"{report.clips} clips: wrote {written}; skipped {len(report.skipped)}")

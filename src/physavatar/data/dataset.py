@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from physavatar.constants import num_latent_frames
-from physavatar.data.features import feature_paths
+from physavatar.data.features import feature_paths, known_frames_path
 from physavatar.data.manifest import read_manifest
 from physavatar.encoders.backend import require_same_backend
 
@@ -35,12 +35,13 @@ class ClipSample:
     e_con: torch.Tensor | None  # (L, C_MLLM) planner hidden states
     e_tok: torch.Tensor | None  # (L, C_MLLM) planner token embeddings
     face: torch.Tensor | None = None  # (f, h, w) 1 on the latent pixels of the face box (face_masks=True)
+    known: torch.Tensor | None = None  # (z, f, h, w) latents of the known-frames video (known_frames=(m, n))
 
 
 class ClipDataset(Dataset):
     def __init__(self, root: str | os.PathLike, *, num_frames: int, split: str | None = "train",
                  audio_backend: str = "default", planner: str | None = "default", vae_name: str = "vae",
-                 face_masks: bool = False):
+                 face_masks: bool = False, known_frames: tuple[int, int] | None = None):
         from safetensors.torch import load_file
 
         from physavatar.encoders.audio import AudioFeatures
@@ -77,11 +78,18 @@ class ClipDataset(Dataset):
                     if not (clip_dir / "keypoints.npy").exists():
                         raise ValueError("no keypoints.npy (loss.face_weight needs each clip's keypoints)")
                     face = face_latent_mask(np.load(clip_dir / "keypoints.npy"), latents["video"].shape[-2:])
+                known = None
+                known_path = None if known_frames is None else known_frames_path(clip_dir, vae_name, *known_frames)
+                if known_path is not None and known_path.exists():
+                    known = load_file(known_path)["known"].float()
+                    if known.shape != latents["video"].shape:
+                        raise ValueError(f"{known_path.name} holds {tuple(known.shape)} latents, the clip "
+                                         f"{tuple(latents['video'].shape)}: delete it and run `physavatar extract`")
                 audio_backends.append(audio.backend)
                 self.samples.append(ClipSample(
                     clip_dir=str(clip_dir), latents=latents["video"].float(), reference=latents["reference"].float(),
                     audio=torch.from_numpy(audio.features), phys=torch.from_numpy(phys),
-                    e_con=e_con, e_tok=e_tok, face=face))
+                    e_con=e_con, e_tok=e_tok, face=face, known=known))
             except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
                 log.warning("%s: skipped (%s)", clip_dir, err)
                 self.skipped.append(f"{row.get('id')}: {err}")
@@ -119,6 +127,7 @@ def collate(samples: list[ClipSample]) -> dict:
         "e_con": None,
         "e_tok": None,
         "face": torch.stack([s.face for s in samples]) if samples[0].face is not None else None,
+        "known": [s.known for s in samples],  # a list: a clip without the feature file has None
     }
     if samples[0].e_con is not None:
         length = max(s.e_con.shape[0] for s in samples)

@@ -4,6 +4,8 @@ For each clip of docs/clip_format.md it writes, into clips/<id>/features/:
   audio.<backend>.npz            per-frame audio features (AudioFeatures, backend recorded inside)
   plan.<planner>.{txt,json,npz}  the planner's plan text and e_con / e_tok (PlanOutput)
   latents.<vae>.safetensors      normalised VAE latents of the clip ("video") and of its reference ("reference")
+  known.<vae>.m<M>n<N>.safetensors  latents of the clip with only its first M and last N frames kept ("known"):
+                                 the VACE context of training's frame-interpolation steps, encoded once here
 and, for clips without ground-truth physical state (curated real video), phys_tokens.npy + keypoints.npy
 from the pose encoder. Every file is written atomically; a finished file is never recomputed, so a killed
 run resumes where it stopped.
@@ -34,10 +36,15 @@ def feature_paths(clip_dir: Path, audio_backend: str, planner: str, vae_name: st
     }
 
 
+def known_frames_path(clip_dir: Path, vae_name: str, tail: int, head: int) -> Path:
+    return clip_dir / "features" / f"known.{vae_name}.m{tail}n{head}.safetensors"
+
+
 @dataclass
 class ExtractReport:
     clips: int = 0
-    written: dict[str, int] = field(default_factory=lambda: {"audio": 0, "plan": 0, "latents": 0, "phys": 0})
+    written: dict[str, int] = field(
+        default_factory=lambda: {"audio": 0, "plan": 0, "latents": 0, "known": 0, "phys": 0})
     skipped: list[str] = field(default_factory=list)
 
 
@@ -50,11 +57,14 @@ def extract_features(
     pose: str | None = "mediapipe",
     split: str | None = None,
     shard: tuple[int, int] = (0, 1),
+    known_frames: tuple[int, int] | None = (5, 4),
     progress: bool = True,
 ) -> ExtractReport:
     """Compute every missing feature of every clip in `root` (see module docstring).
 
     shard=(k, n): only every n-th clip starting at k, so n processes (or machines) share the work.
+    known_frames=(m, n): the tail/head frame counts of training's interpolation steps (data.tail_frames,
+    data.head_frames); None skips those latents (the trainer then encodes them at every such step).
     """
     from PIL import Image
     from safetensors.torch import save_file
@@ -79,7 +89,7 @@ def extract_features(
         plan_model = load_planner(PlannerConfig(backend=planner))
     codec = None
     if vae is not None:
-        from physavatar.models.vae import LatentCodec, frames_to_tensor
+        from physavatar.models.vae import LatentCodec, frames_to_tensor, interpolation_frame_mask, known_frames_latents
 
         codec = LatentCodec.from_pretrained(vae)
     pose_encoder = None
@@ -128,6 +138,15 @@ def extract_features(
                 with atomic_path(paths["latents"]) as tmp:
                     save_file(tensors, tmp, metadata={"vae": codec.name})
                 report.written["latents"] += 1
+            known_path = None if codec is None or known_frames is None else known_frames_path(
+                clip_dir, codec.name, *known_frames)
+            if known_path is not None and not known_path.exists():
+                frames = read_video(clip_dir / "video.mp4") if frames is None else frames
+                mask = interpolation_frame_mask(num_frames, *known_frames)
+                known = known_frames_latents(codec, frames_to_tensor(frames[:num_frames]), mask)[0].contiguous()
+                with atomic_path(known_path) as tmp:
+                    save_file({"known": known}, tmp, metadata={"vae": codec.name})
+                report.written["known"] += 1
         except (OSError, ValueError, KeyError) as err:  # one bad clip is logged and skipped, never fatal
             log.warning("%s: skipped (%s)", clip_dir, err)
             report.skipped.append(f"{row.get('id')}: {err}")

@@ -180,15 +180,16 @@ class PhysAvatarPipeline(DiffusionPipeline):
         plan_as_text = self.transformer.config.context_mode == "t5"
 
         def generate_window(request):
-            from physavatar.models.vae import control_latents, known_frames_context, tensor_to_frames
+            from physavatar.models.vae import (control_latents, known_frames_context, known_frames_latents,
+                                               tensor_to_frames)
 
             chunk = request.chunk
             mask = torch.from_numpy(request.frame_mask)[None]
             if request.known is None:
                 control = control_latents(zero_latents, zero_latents, mask, reference_latent)
             else:
-                control = known_frames_context(codec, frames_to_tensor(request.known), mask,
-                                               reference_latent, zero_latents)
+                known = known_frames_latents(codec, frames_to_tensor(request.known), mask)
+                control = known_frames_context(known, mask, reference_latent, zero_latents)
             a, b = chunk.window
             generator = torch.Generator().manual_seed(seed * 100_003 + chunk.index)
             latents, phys = denoise_window(

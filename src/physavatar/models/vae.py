@@ -105,20 +105,33 @@ def control_latents(
     return context
 
 
+def interpolation_frame_mask(num_frames: int, tail: int, head: int) -> torch.Tensor:
+    """(1, F) generate-mask of an interpolation window: m known tail frames, then new frames, n known head frames."""
+    frame_mask = torch.ones(1, num_frames)
+    frame_mask[:, :tail] = 0
+    frame_mask[:, num_frames - head :] = 0
+    return frame_mask
+
+
+def known_frames_latents(codec: LatentCodec, known_video: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+    """E(known frames, zeros elsewhere): the inactive part of a frame-interpolation context.
+
+    known_video: (B, 3, F, H, W) in [-1, 1], only read where frame_mask == 0 (B, F).
+    """
+    keep = (1.0 - frame_mask.float()).view(frame_mask.shape[0], 1, -1, 1, 1).to(known_video)
+    return codec.encode(known_video * keep)
+
+
 def known_frames_context(
-    codec: LatentCodec,
-    known_video: torch.Tensor,
+    inactive: torch.Tensor,
     frame_mask: torch.Tensor,
     reference: torch.Tensor | None,
     zero_latents: torch.Tensor,
 ) -> torch.Tensor:
     """Context for frame interpolation: known frames (mask 0) in the inactive part, zeros elsewhere.
 
-    known_video: (B, 3, F, H, W) in [-1, 1], only read where frame_mask == 0.
-    zero_latents: E(zeros) for one clip, (1, z, f, h, w) (computed once per size).
+    inactive: `known_frames_latents` of the window; zero_latents: E(zeros) for one clip, (1, z, f, h, w).
     """
-    keep = (1.0 - frame_mask.float()).view(frame_mask.shape[0], 1, -1, 1, 1).to(known_video)
-    inactive = codec.encode(known_video * keep)
     reactive = zero_latents.to(inactive.device).expand_as(inactive)
     reference = None if reference is None else reference.to(inactive.device)
     return control_latents(inactive, reactive, frame_mask, reference)

@@ -83,7 +83,9 @@ class Trainer:
         vae_name = Path(cfg.data.vae).name if cfg.data.vae else "vae"
         self.dataset = ClipDataset(cfg.data.root, num_frames=cfg.data.num_frames, split=cfg.data.split,
                                    audio_backend=cfg.data.audio_backend, planner=cfg.data.planner or None,
-                                   vae_name=vae_name, face_masks=cfg.loss.face_weight > 0)
+                                   vae_name=vae_name, face_masks=cfg.loss.face_weight > 0,
+                                   known_frames=(cfg.data.tail_frames, cfg.data.head_frames)
+                                   if cfg.data.known_frames_prob > 0 else None)
         self.codec = None
         if cfg.data.known_frames_prob > 0 and not cfg.data.vae:
             raise ValueError("data.known_frames_prob > 0 needs data.vae (the VAE folder) to encode known frames")
@@ -106,6 +108,7 @@ class Trainer:
         self.epoch = 0
         self.position = 0  # index into this epoch's order
         self.zero_latents = None
+        self._warned_known = False
         self.writer = None
 
     # ------------------------------------------------------------------ setup helpers
@@ -150,7 +153,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _context(self, batch: dict, draw_known: torch.Tensor) -> torch.Tensor:
-        from physavatar.models.vae import control_latents, known_frames_context
+        from physavatar.models.vae import control_latents, interpolation_frame_mask, known_frames_context
 
         latents, reference = batch["latents"], batch["reference"]
         num_frames = self.cfg.data.num_frames
@@ -165,17 +168,27 @@ class Trainer:
         mask = torch.ones(latents.shape[0], num_frames)
         context = control_latents(zeros, zeros, mask, reference)
         if draw_known.any():
-            from physavatar.io.video import read_video
-            from physavatar.models.vae import frames_to_tensor
-
+            frame_mask = interpolation_frame_mask(num_frames, self.cfg.data.tail_frames, self.cfg.data.head_frames)
             for i in torch.nonzero(draw_known).flatten().tolist():
-                frame_mask = torch.ones(1, num_frames)
-                frame_mask[:, : self.cfg.data.tail_frames] = 0
-                frame_mask[:, num_frames - self.cfg.data.head_frames :] = 0
-                video = frames_to_tensor(read_video(Path(batch["clip_dir"][i]) / "video.mp4")[:num_frames])
-                context[i : i + 1] = known_frames_context(self.codec, video, frame_mask, reference[i : i + 1],
-                                                          self.zero_latents).cpu()
+                known = batch["known"][i]
+                if known is None:  # no known.* feature file: encode the clip's known frames now
+                    known = self._encode_known(batch["clip_dir"][i], frame_mask)
+                context[i : i + 1] = known_frames_context(known[None], frame_mask, reference[i : i + 1],
+                                                          self.zero_latents)
         return context
+
+    def _encode_known(self, clip_dir: str, frame_mask: torch.Tensor) -> torch.Tensor:
+        from physavatar.io.video import read_video
+        from physavatar.models.vae import frames_to_tensor, known_frames_latents
+
+        if not self._warned_known:
+            self._warned_known = True
+            m, n = self.cfg.data.tail_frames, self.cfg.data.head_frames
+            log.warning("clips without known.*.m%dn%d.safetensors: every frame-interpolation step VAE-encodes its "
+                        "video (on CPU most of such a step); `physavatar extract %s --vae %s --known-frames %d,%d` "
+                        "precomputes them", m, n, self.cfg.data.root, self.cfg.data.vae, m, n)
+        video = frames_to_tensor(read_video(Path(clip_dir) / "video.mp4")[: self.cfg.data.num_frames])
+        return known_frames_latents(self.codec, video, frame_mask)[0].cpu()
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, StepLosses]:
         from physavatar.training.flow import add_noise, sample_training_sigmas, velocity_target
