@@ -86,6 +86,12 @@ class Trainer:
                                    vae_name=vae_name, face_masks=cfg.loss.face_weight > 0,
                                    known_frames=(cfg.data.tail_frames, cfg.data.head_frames)
                                    if cfg.data.known_frames_prob > 0 else None)
+        missing_known = sum(s.known is None for s in self.dataset.samples) if cfg.data.known_frames_prob > 0 else 0
+        if missing_known:
+            m, n = cfg.data.tail_frames, cfg.data.head_frames
+            log.warning("%d clips lack known.*.m%dn%d.safetensors: each of their frame-interpolation steps VAE-encodes "
+                        "the video (on CPU most of such a step); `physavatar extract %s --vae %s --known-frames %d,%d` "
+                        "precomputes them", missing_known, m, n, cfg.data.root, cfg.data.vae, m, n)
         self.codec = None
         if cfg.data.known_frames_prob > 0 and not cfg.data.vae:
             raise ValueError("data.known_frames_prob > 0 needs data.vae (the VAE folder) to encode known frames")
@@ -108,7 +114,6 @@ class Trainer:
         self.epoch = 0
         self.position = 0  # index into this epoch's order
         self.zero_latents = None
-        self._warned_known = False
         self.writer = None
 
     # ------------------------------------------------------------------ setup helpers
@@ -181,12 +186,6 @@ class Trainer:
         from physavatar.io.video import read_video
         from physavatar.models.vae import frames_to_tensor, known_frames_latents
 
-        if not self._warned_known:
-            self._warned_known = True
-            m, n = self.cfg.data.tail_frames, self.cfg.data.head_frames
-            log.warning("clips without known.*.m%dn%d.safetensors: every frame-interpolation step VAE-encodes its "
-                        "video (on CPU most of such a step); `physavatar extract %s --vae %s --known-frames %d,%d` "
-                        "precomputes them", m, n, self.cfg.data.root, self.cfg.data.vae, m, n)
         video = frames_to_tensor(read_video(Path(clip_dir) / "video.mp4")[: self.cfg.data.num_frames])
         return known_frames_latents(self.codec, video, frame_mask)[0].cpu()
 
