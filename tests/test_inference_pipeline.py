@@ -14,7 +14,7 @@ from physavatar.config import tiny
 from physavatar.inference.chunks import plan_interleaved
 from physavatar.inference.long_video import WorkDir, correct_chunk, join_offsets, known_frames
 from physavatar.inference.pipeline import PhysAvatarPipeline
-from physavatar.inference.sampler import combine_guidance, phys_to_frames
+from physavatar.inference.sampler import combine_guidance, denoise_window, phys_to_frames
 from physavatar.io.audio import load_audio, write_wav
 from physavatar.io.video import probe_video, read_video
 
@@ -84,6 +84,29 @@ def test_same_seed_same_video_and_resume_reuses_chunks(pipe, tmp_path):
     assert np.array_equal(read_video(a.video), read_video(b.video))
     with pytest.raises(ValueError, match="holds chunks of another job"):
         pipe.generate(portrait(), wav, tmp_path / "c.mp4", num_steps=2, seed=6, work_dir=work, progress=False)
+
+
+def test_each_window_gets_the_features_of_its_own_audio_as_in_training(pipe, tmp_path, monkeypatch):
+    import physavatar.inference.pipeline as pipeline_module
+
+    seen = []
+
+    def spy(*args, audio, **kwargs):
+        seen.append(audio[0].float().numpy())
+        return denoise_window(*args, audio=audio, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "denoise_window", spy)
+    wav = speech(1.5) * np.linspace(0.2, 1.0, 24000, dtype=np.float32)  # louder over time: log-mel scaling differs
+    result = pipe.generate(portrait(), wav, tmp_path / "v.mp4", num_steps=1, progress=False)
+    chunks = plan_interleaved(result.num_frames, 13).chunks
+    windows = [c.window for c in sorted(chunks, key=lambda c: (c.kind != "odd", c.index))]
+    assert len(seen) == len(windows) == 4
+    padded = np.pad(wav, (0, max(b for _, b in windows) * 640 - len(wav)))
+    whole = pipe.audio_encoder.encode(padded, num_frames=len(padded) // 640).features
+    for got, (a, b) in zip(seen, windows):
+        # what `physavatar extract` computes for a training clip of this audio, not a slice of the whole speech
+        assert np.allclose(got, pipe.audio_encoder.encode(padded[a * 640 : b * 640], num_frames=b - a).features)
+    assert not all(np.allclose(got, whole[a:b], atol=1e-3) for got, (a, b) in zip(seen, windows))
 
 
 def test_even_chunks_get_their_neighbours_frames(tmp_path):

@@ -150,10 +150,16 @@ class PhysAvatarPipeline(DiffusionPipeline):
         plan = (plan_interleaved(total_frames, chunk_frames) if long_form == "interleaved"
                 else plan_autoregressive(total_frames, chunk_frames))
 
-        # 2. audio features over the padded timeline (silence past the end)
+        # 2. audio features per chunk window (silence past the end). Each window is encoded on its own, exactly
+        # as `physavatar extract` encodes a training clip: Whisper attends over its whole input, so features of
+        # a window cut from the whole speech differ from those the model was trained on (on the demo model,
+        # later chunks lose 4-5 dB PSNR that way; docs/demo.md "Where the quality goes").
         padded_frames = max(c.window[1] for c in plan.chunks)
         padded = np.pad(wav, (0, padded_frames * SAMPLES_PER_FRAME - len(wav)))
-        features = self.audio_encoder.encode(padded, num_frames=padded_frames, name="audio").features
+        features = {c.window: self.audio_encoder.encode(padded[c.window[0] * SAMPLES_PER_FRAME:
+                                                               c.window[1] * SAMPLES_PER_FRAME],
+                                                        num_frames=c.window[1] - c.window[0], name="audio").features
+                    for c in plan.chunks}
         timings["audio_features_s"] = time.perf_counter() - clock
 
         # 3. the planner's plan (its text is always saved beside the video)
@@ -195,7 +201,8 @@ class PhysAvatarPipeline(DiffusionPipeline):
             latents, phys = denoise_window(
                 self.transformer, scheduler, shape=(1, *reference_latent.shape[1:2], zero_latents.shape[2] + 1,
                                                          *zero_latents.shape[3:]),
-                control=control.to(device, dtype), audio=torch.from_numpy(features[a:b])[None].to(device, dtype),
+                control=control.to(device, dtype),
+                audio=torch.from_numpy(features[chunk.window])[None].to(device, dtype),
                 plan=plan_tensors, guidance=guidance, generator=generator, plan_as_text=plan_as_text)
             frames = tensor_to_frames(codec.decode(latents))[0]
             tokens = (phys_to_frames(phys, chunk_frames).cpu().numpy() if phys is not None
