@@ -152,8 +152,8 @@ class PhysAvatarPipeline(DiffusionPipeline):
 
         # 2. audio features per chunk window (silence past the end). Each window is encoded on its own, exactly
         # as `physavatar extract` encodes a training clip: Whisper attends over its whole input, so features of
-        # a window cut from the whole speech differ from those the model was trained on (on the demo model,
-        # later chunks lose 4-5 dB PSNR that way; docs/demo.md "Where the quality goes").
+        # a window cut from the whole speech differ from those the model was trained on (the demo model's later
+        # chunks lost 4-5 dB PSNR that way; docs/demo.md "How good it is").
         padded_frames = max(c.window[1] for c in plan.chunks)
         padded = np.pad(wav, (0, padded_frames * SAMPLES_PER_FRAME - len(wav)))
         features = {c.window: self.audio_encoder.encode(padded[c.window[0] * SAMPLES_PER_FRAME:
@@ -196,7 +196,6 @@ class PhysAvatarPipeline(DiffusionPipeline):
             else:
                 known = known_frames_latents(codec, frames_to_tensor(request.known), mask)
                 control = known_frames_context(known, mask, reference_latent, zero_latents)
-            a, b = chunk.window
             generator = torch.Generator().manual_seed(seed * 100_003 + chunk.index)
             latents, phys = denoise_window(
                 self.transformer, scheduler, shape=(1, *reference_latent.shape[1:2], zero_latents.shape[2] + 1,
