@@ -156,10 +156,10 @@ class PhysAvatarPipeline(DiffusionPipeline):
         # chunks lost 4-5 dB PSNR that way; docs/demo.md "How good it is").
         padded_frames = max(c.window[1] for c in plan.chunks)
         padded = np.pad(wav, (0, padded_frames * SAMPLES_PER_FRAME - len(wav)))
-        features = {c.window: self.audio_encoder.encode(padded[c.window[0] * SAMPLES_PER_FRAME:
-                                                               c.window[1] * SAMPLES_PER_FRAME],
-                                                        num_frames=c.window[1] - c.window[0], name="audio").features
-                    for c in plan.chunks}
+        features = {}
+        for a, b in (c.window for c in plan.chunks):
+            window_audio = padded[a * SAMPLES_PER_FRAME : b * SAMPLES_PER_FRAME]
+            features[a, b] = self.audio_encoder.encode(window_audio, num_frames=b - a, name="audio").features
         timings["audio_features_s"] = time.perf_counter() - clock
 
         # 3. the planner's plan (its text is always saved beside the video)

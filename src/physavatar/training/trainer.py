@@ -86,15 +86,15 @@ class Trainer:
                                    vae_name=vae_name, face_masks=cfg.loss.face_weight > 0,
                                    known_frames=(cfg.data.tail_frames, cfg.data.head_frames)
                                    if cfg.data.known_frames_prob > 0 else None)
+        self.codec = None
+        if cfg.data.known_frames_prob > 0 and not cfg.data.vae:
+            raise ValueError("data.known_frames_prob > 0 needs data.vae (the VAE folder) to encode known frames")
         missing_known = sum(s.known is None for s in self.dataset.samples) if cfg.data.known_frames_prob > 0 else 0
         if missing_known:
             m, n = cfg.data.tail_frames, cfg.data.head_frames
             log.warning("%d clips lack known.*.m%dn%d.safetensors: each of their frame-interpolation steps VAE-encodes "
                         "the video (on CPU most of such a step); `physavatar extract %s --vae %s --known-frames %d,%d` "
                         "precomputes them", missing_known, m, n, cfg.data.root, cfg.data.vae, m, n)
-        self.codec = None
-        if cfg.data.known_frames_prob > 0 and not cfg.data.vae:
-            raise ValueError("data.known_frames_prob > 0 needs data.vae (the VAE folder) to encode known frames")
         if cfg.data.vae:
             from physavatar.models.vae import LatentCodec
 
