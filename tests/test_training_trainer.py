@@ -221,6 +221,26 @@ def test_resume_after_sigkill(tmp_path, data):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+
+def test_init_from_starts_a_new_run_from_trained_weights(tmp_path, data):
+    """Fine-tuning (e.g. on a new VAE's latents): weights from a checkpoint or an export, step and optimizer fresh."""
+    first = Trainer(config(tmp_path / "a", data, **{"run.max_steps": 3, "run.save_every": 3}), progress=False)
+    first.train()
+    trained = _weights(first)
+    for source in (tmp_path / "a" / "run" / "checkpoints" / "step_0000003", first.export()):
+        tuned = Trainer(config(tmp_path / "b", data, **{"run.init_from": str(source)}), progress=False)
+        assert tuned.step == 0 and not tuned.optimizer.state
+        start = _weights(tuned)
+        assert all(torch.equal(start[k], trained[k]) for k in trained)
+    fresh = _weights(Trainer(config(tmp_path / "c", data), progress=False))
+    assert not all(torch.equal(fresh[k], trained[k]) for k in trained)  # the check above can fail
+    with pytest.raises(FileNotFoundError, match="run.init_from=.*trainable.safetensors"):
+        Trainer(config(tmp_path / "d", data, **{"run.init_from": str(tmp_path)}), progress=False)
+    other = config(tmp_path / "e", data, **{"run.init_from": str(source), "model.ffn_dim": 64})
+    with pytest.raises(ValueError, match="does not fit this model"):
+        Trainer(other, progress=False)
+
+
 def _smoothed(values, window=10):
     return [float(np.mean(values[i : i + window])) for i in range(0, len(values), window)]
 

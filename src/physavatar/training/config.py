@@ -60,6 +60,8 @@ class RunArgs:
     out_dir: str = "runs/physavatar"
     base: str | None = None  # base Wan2.1-VACE weights; None trains every weight from scratch (demo)
     use_lora: bool = True  # with a base: LoRA on it (paper); ignored without a base
+    init_from: str | None = None  # start the trainable weights from a checkpoint folder or an exported
+    # transformer folder (step 0, fresh optimizer): fine-tuning a trained model, e.g. on a new VAE's latents
     max_steps: int = 1000
     save_every: int = 200
     keep_last: int = 3

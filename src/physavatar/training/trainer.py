@@ -49,9 +49,39 @@ def build_model(cfg: TrainConfig):
         model = from_base(cfg.run.base, args)
         if cfg.run.use_lora:
             add_lora(model, cfg.lora)
-        return model
-    torch.manual_seed(cfg.run.seed)
-    return args.build()
+    else:
+        torch.manual_seed(cfg.run.seed)
+        model = args.build()
+    if cfg.run.init_from:
+        load_init_weights(model, cfg.run.init_from)
+    return model
+
+
+def load_init_weights(model, path: str | Path) -> None:
+    """Set every trainable weight from a training checkpoint (trainable.safetensors) or an exported transformer
+    folder (diffusion_pytorch_model*.safetensors). Only the weights: the run itself starts at step 0."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    files = [path / "trainable.safetensors"] if (path / "trainable.safetensors").exists() else \
+        sorted(path.glob("diffusion_pytorch_model*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"run.init_from={path}: no trainable.safetensors (a training checkpoint folder) or "
+                                "diffusion_pytorch_model*.safetensors (an exported transformer folder) there")
+    saved: dict[str, torch.Tensor] = {}
+    for file in files:
+        saved.update(load_file(file))
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    missing = sorted(set(params) - set(saved))
+    wrong = sorted(n for n in params if n in saved and saved[n].shape != params[n].shape)
+    if missing or wrong:
+        raise ValueError(f"run.init_from={path} does not fit this model: {len(missing)} trainable weights missing "
+                         f"(e.g. {missing[:2]}), {len(wrong)} of another shape (e.g. {wrong[:2]}); it must come "
+                         "from a run of the same model config (a merged LoRA export fits only a run without LoRA)")
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(saved[name].to(param.dtype))
+    log.info("trainable weights initialised from %s", path)
 
 
 def trainable_state_dict(model) -> dict[str, torch.Tensor]:
