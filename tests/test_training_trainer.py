@@ -105,17 +105,22 @@ def test_bad_clip_is_skipped_and_mixed_backends_refused(tmp_path):
 
 
 def test_face_weight_weighs_the_face_latents_and_needs_keypoints(tmp_path):
-    from physavatar.data.dataset import face_latent_mask
-    from physavatar.physstate.layout import FACE
+    from physavatar.data.dataset import region_latent_mask
+    from physavatar.physstate.layout import FACE, MOUTH
 
     kp = np.zeros((9, 127, 3), np.float32)
     kp[:, FACE, 0] = np.linspace(0.3, 0.5, FACE.stop - FACE.start)  # the face spans x 0.3-0.5, y 0.1-0.3
     kp[:, FACE, 1] = np.linspace(0.1, 0.3, FACE.stop - FACE.start)
     kp[5:, FACE, 0] += 0.4  # from frame 5 on (latent 2 on) it stands further right
-    mask = face_latent_mask(kp, (8, 8))
+    mask = region_latent_mask(kp, (8, 8))
     assert mask.shape == (3, 8, 8)
     assert mask[0, 1, 2] == 1 and mask[0, 1, 6] == 0 and mask[0, 6, 2] == 0
     assert mask[1].sum() == mask[0].sum() and mask[2, 1, 6] == 1 and mask[2, 1, 2] == 0
+    lips = np.zeros((9, 127, 3), np.float32)
+    lips[:, MOUTH, 0] = np.linspace(0.40, 0.45, MOUTH.stop - MOUTH.start)  # one latent pixel of 8 x 8: (2, 3)
+    lips[:, MOUTH, 1] = np.linspace(0.27, 0.30, MOUTH.stop - MOUTH.start)
+    mouth = region_latent_mask(lips, (8, 8), region="mouth")
+    assert mouth.sum() == 3 and (mouth[:, 2, 3] == 1).all()
 
     data = make_feature_dataset(tmp_path / "d", clips=2)
     with pytest.raises(ValueError, match="keypoints.npy"):  # every clip skipped: the error says why
@@ -123,11 +128,14 @@ def test_face_weight_weighs_the_face_latents_and_needs_keypoints(tmp_path):
     for clip in (data / "clips").iterdir():
         np.save(clip / "keypoints.npy", kp)
     losses = []
-    for weight in (0.0, 4.0):
-        trainer = Trainer(config(tmp_path / str(weight), data, **{"run.max_steps": 1, "loss.face_weight": weight}),
-                          progress=False)
+    for face, mouth in ((0.0, 0.0), (4.0, 0.0), (4.0, 8.0)):
+        overrides = {"run.max_steps": 1, "loss.face_weight": face, "loss.mouth_weight": mouth}
+        trainer = Trainer(config(tmp_path / f"{face}-{mouth}", data, **overrides), progress=False)
         losses.append(trainer.train()[0].cont)
-    assert np.isfinite(losses[1]) and losses[0] != losses[1]  # same draws, another weighting of the same errors
+    # same draws, other weightings of the same errors
+    assert np.isfinite(losses).all() and len(set(losses)) == 3
+    with pytest.raises(ValueError, match="loss.mouth_weight=-1"):
+        Trainer(config(tmp_path / "bad", data, **{"loss.mouth_weight": -1.0}), progress=False)
 
 
 def test_known_frames_latents_come_from_extract_or_are_encoded(tmp_path, caplog):

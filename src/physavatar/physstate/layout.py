@@ -62,6 +62,7 @@ assert len(HAND_NAMES) == NUM_HAND_KEYPOINTS
 # Row ranges of each part in the 127-row array, in PHYS_PARTS order (= token order).
 BODY = slice(0, NUM_BODY_KEYPOINTS)
 FACE = slice(BODY.stop, BODY.stop + NUM_FACE_KEYPOINTS)
+MOUTH = slice(FACE.start + 48, FACE.start + 68)  # the lips, iBUG 48-67
 LEFT_HAND = slice(FACE.stop, FACE.stop + NUM_HAND_KEYPOINTS)
 RIGHT_HAND = slice(LEFT_HAND.stop, LEFT_HAND.stop + NUM_HAND_KEYPOINTS)
 PART_SLICES: dict[str, slice] = dict(zip(PHYS_PARTS, (BODY, FACE, LEFT_HAND, RIGHT_HAND)))
@@ -112,23 +113,31 @@ EDGES: tuple[tuple[int, int], ...] = (
 )
 
 
-def face_boxes(kp, pad: float = 0.15):
-    """Per-frame face box (F, 4) of x0, y0, x1, y1 in [0, 1] frame units from keypoints (F, 127, 3) (x, y in
-    [0, 1]), widened on every side by `pad` times the face's height (room for the chin, the hair)."""
+def keypoint_boxes(kp, rows: slice = FACE, pad: float = 0.15):
+    """Per-frame box (F, 4) of x0, y0, x1, y1 in [0, 1] frame units around the keypoints `rows` of (F, 127, 3)
+    (x, y in [0, 1]), widened on every side by `pad` times the box's height (for the face: the chin, the hair)."""
     import numpy as np
 
-    face = np.asarray(kp, np.float32)[:, FACE, :2]
-    low, high = face.min(axis=1), face.max(axis=1)
+    points = np.asarray(kp, np.float32)[:, rows, :2]
+    low, high = points.min(axis=1), points.max(axis=1)
     margin = pad * (high[:, 1:2] - low[:, 1:2])
     return np.concatenate([(low - margin).clip(0, 1), (high + margin).clip(0, 1)], axis=1)
 
 
-def face_mask(kp, size: tuple[int, int]):
-    """(F, H, W) uint8: 1 on the pixels of a grid of `size` (H, W) that each frame's face box touches."""
+def face_boxes(kp, pad: float = 0.15):
+    return keypoint_boxes(kp, FACE, pad)
+
+
+def box_mask(boxes, size: tuple[int, int]):
+    """(F, H, W) uint8: 1 on the pixels of a grid of `size` (H, W) that each frame's box touches."""
     import numpy as np
 
     h, w = size
-    mask = np.zeros((len(kp), h, w), np.uint8)
-    for t, (x0, y0, x1, y1) in enumerate(face_boxes(kp)):
+    mask = np.zeros((len(boxes), h, w), np.uint8)
+    for t, (x0, y0, x1, y1) in enumerate(boxes):
         mask[t, int(y0 * h) : int(np.ceil(y1 * h)), int(x0 * w) : int(np.ceil(x1 * w))] = 1
     return mask
+
+
+def face_mask(kp, size: tuple[int, int]):
+    return box_mask(face_boxes(kp), size)

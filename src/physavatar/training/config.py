@@ -53,6 +53,8 @@ class LossArgs:
     context_drop: float = 0.1  # share of steps trained without the planner context
     face_weight: float = 0.0  # L_cont weight 1 + face_weight on the face's latent pixels (needs keypoints.npy);
     # not in the paper: a small model from scratch learns the face, a few latent pixels of 256, far sooner
+    mouth_weight: float = 0.0  # and + mouth_weight on the lips' box (needs keypoints.npy); not in the paper: at
+    # 128 px the lips are 6x4 pixels, inside one or two latent pixels, and barely move L_cont
 
 
 @dataclass
