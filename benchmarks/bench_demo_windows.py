@@ -1,0 +1,126 @@
+"""Lip sync and appearance of a demo pipeline on single windows of held-out world clips, with their stored features.
+
+    python benchmarks/bench_demo_windows.py --model runs/demo/pipeline --data data/world --vae-name vae_world
+    python benchmarks/bench_demo_windows.py --model A --model B ...   # the same clips and noise for each
+
+bench_demo.py measures the whole pipeline on 4 new sentences and voices, where a lip-sync correlation is noisy
+(an untrained model scores 0.2). This one generates one 33-frame window for each of N test clips (people never
+trained on) from the clip's own reference latent, audio features and plan (`physavatar extract`; `--vae-name`
+names the latents of the pipeline's VAE), so differences between models come from the transformer and its
+VAE alone. Per clip: the correlation of the generated mouth darkness with the truth's
+(evaluation/world_quality.mouth_darkness), the mean darkness in the frames where the truth's mouth is open /
+closed (above / below its median), whole-frame PSNR to the truth, and the same mouth figures for the truth
+passed through the pipeline's VAE (what any model in that latent space can show). 12 clips take ~4 min on 2
+cores per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+
+
+def clip_unit(clip_dir: Path) -> float:
+    meta = json.loads((clip_dir / "meta.json").read_text())
+    return float(meta["unit"] if "unit" in meta else meta["identity"]["framing"]["unit"])
+
+
+def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float, seed: int) -> dict:
+    import torch
+
+    from physavatar.data.dataset import ClipDataset
+    from physavatar.evaluation.world_quality import mouth_darkness
+    from physavatar.inference.pipeline import PhysAvatarPipeline
+    from physavatar.inference.sampler import GuidanceArgs, denoise_window
+    from physavatar.io.video import read_video
+    from physavatar.models.vae import LatentCodec, control_latents, frames_to_tensor, tensor_to_frames
+
+    pipe = PhysAvatarPipeline.from_pretrained(model)
+    codec = LatentCodec(pipe.vae)
+    dataset = ClipDataset(data, num_frames=int(pipe.config.chunk_frames), split="test", vae_name=vae_name)
+    picked = list(range(0, len(dataset), max(1, len(dataset) // clips)))[:clips]
+    # the pipeline's defaults (PhysAvatarPipeline.generate)
+    guidance = GuidanceArgs(num_steps=int(pipe.config.get("num_steps", 50)), audio_scale=audio_scale,
+                            plan_scale=1.0, context_scale=1.1, shift=float(pipe.scheduler.config.shift))
+    dtype = pipe.transformer.dtype
+    rows = []
+    for index in picked:
+        sample = dataset[index]
+        clip_dir = Path(sample.clip_dir)
+        truth = read_video(clip_dir / "video.mp4")
+        empty = codec.encode(torch.zeros_like(frames_to_tensor(truth)))
+        control = control_latents(empty, empty, torch.ones(1, len(truth)), sample.reference[None])
+        scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+        with torch.no_grad():
+            latents, _ = denoise_window(
+                pipe.transformer, scheduler, shape=(1, *sample.reference.shape[:1], 1 + sample.latents.shape[1],
+                                                    *sample.latents.shape[2:]),
+                control=control.to(dtype), audio=sample.audio[None].to(dtype),
+                plan=(sample.e_con[None].to(dtype), sample.e_tok[None].to(dtype)), guidance=guidance,
+                generator=torch.Generator().manual_seed(seed))
+            generated = tensor_to_frames(codec.decode(latents))[0][-len(truth):]  # the reference latent decodes first
+            through_vae = tensor_to_frames(codec.decode(codec.encode(frames_to_tensor(truth))))[0]
+        keypoints, unit = np.load(clip_dir / "keypoints.npy"), clip_unit(clip_dir)
+        true_dark = mouth_darkness(truth, keypoints, unit)
+        is_open = true_dark > np.median(true_dark)
+        row = {"clip": clip_dir.name, "psnr": psnr(generated, truth)}
+        for name, frames in (("model", generated), ("truth_vae", through_vae), ("truth", truth)):
+            dark = mouth_darkness(frames, keypoints, unit)
+            row[name] = {"corr": float(np.corrcoef(true_dark, dark)[0, 1]) if dark.std() > 0 else 0.0,
+                         "open": float(dark[is_open].mean()), "closed": float(dark[~is_open].mean())}
+        rows.append(row)
+        print(f"  {row['clip']}: corr {row['model']['corr']:+.2f}, open / closed {row['model']['open']:.3f} / "
+              f"{row['model']['closed']:.3f}, PSNR {row['psnr']:.1f} dB", flush=True)
+
+    def mean(name: str, key: str) -> float:
+        return round(float(np.mean([r[name][key] for r in rows])), 3)
+
+    summary = {name: {key: mean(name, key) for key in ("corr", "open", "closed")}
+               for name in ("model", "truth_vae", "truth")}
+    corr = [r["model"]["corr"] for r in rows]
+    summary["model"]["corr_sem"] = round(float(np.std(corr, ddof=1) / np.sqrt(len(corr))), 3) if len(corr) > 1 else None
+    summary["psnr"] = round(float(np.mean([r["psnr"] for r in rows])), 2)
+    return {"model": model, "vae_name": vae_name, "audio_scale": audio_scale, "clips": len(rows),
+            "summary": summary, "per_clip": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", required=True,
+                        help="a pipeline folder (repeat to compare several on the same clips)")
+    parser.add_argument("--vae-name", action="append", required=True,
+                        help="the latents' name of each --model's VAE (its folder name at `physavatar extract`), "
+                             "in the same order")
+    parser.add_argument("--data", default="data/world", help="world dataset with extracted features (test split)")
+    parser.add_argument("--clips", type=int, default=12, help="test clips, evenly spread over the split")
+    parser.add_argument("--audio-scale", type=float, default=2.0, help="audio guidance scale (pipeline default 2)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every clip and model")
+    parser.add_argument("--json", help="also write the report here")
+    args = parser.parse_args()
+    if len(args.vae_name) != len(args.model):
+        parser.error(f"{len(args.model)} --model but {len(args.vae_name)} --vae-name: give one per model")
+    reports = []
+    for model, vae_name in zip(args.model, args.vae_name):
+        print(model, flush=True)
+        reports.append(measure(model, args.data, vae_name, args.clips, args.audio_scale, args.seed))
+        print(json.dumps(reports[-1]["summary"]), flush=True)
+    if args.json:
+        from physavatar.io.atomic import atomic_write
+
+        with atomic_write(args.json, "w") as f:
+            json.dump(reports, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
