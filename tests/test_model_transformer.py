@@ -216,3 +216,35 @@ def test_forward_creates_no_tensor_on_the_default_device():
     out = model(**x, audio_features=audio().to("meta"), mllm_hidden_states=torch.randn(1, 4, 20, device="meta"),
                 return_phys=True)
     assert out.sample.device.type == "meta" and out.phys_tokens.shape == (1, 3, 4, 1024)
+
+
+@torch.no_grad()
+def test_audio_attention_window_limits_each_latent_to_its_own_audio():
+    # 1 reference latent + 3 clip latents, 16 tokens per latent (8x8 latents, 2x2 patches); window 0
+    mask = build(audio_attention_window=0)._audio_attention_mask(4, 16, 3, torch.device("cpu"))
+    assert mask.shape == (64, 3) and mask.sum(dim=1).eq(1).all()  # every video token sees exactly one audio token
+    assert mask[:32, 0].all() and mask[32:48, 1].all() and mask[48:, 2].all()  # the reference counts as latent 1
+    assert build(audio_attention_window=1)._audio_attention_mask(4, 16, 3, torch.device("cpu"))[48:].sum() == 32
+    assert build()._audio_attention_mask(4, 16, 3, torch.device("cpu")) is None  # the paper's global attention
+
+    # the audio attention's output for latent 3 depends on audio token 3 only; globally it depends on all
+    outputs = {}
+    for window in (0, None):
+        model = build(audio_attention_window=window)
+        open_audio_branch(model)
+        block = model.blocks[0]
+        captured = []
+        block.audio_attn.register_forward_hook(lambda module, args, out: captured.append(out))
+        x = inputs(frames=4)
+        for seed in (1, 2):
+            sound = audio(latents=3, seed=1)
+            sound[:, :3] = audio(latents=3, seed=seed)[:, :3]  # frames 0-2: tokens 1, 2 change (eq. 3 window 2)
+            model(**x, audio_features=sound, num_reference_latents=1)
+        outputs[window] = [c[0] for c in captured[:: len(captured) // 2]]
+    first, second = outputs[0]
+    assert torch.isfinite(first).all()
+    assert torch.equal(first[48:], second[48:]) and not torch.equal(first[32:48], second[32:48])
+    first, second = outputs[None]
+    assert not torch.allclose(first[48:], second[48:])
+    with pytest.raises(ValueError, match="audio_attention_window=-1"):
+        build(audio_attention_window=-1)(**inputs(frames=4), audio_features=audio(latents=3), num_reference_latents=1)

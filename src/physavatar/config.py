@@ -43,6 +43,8 @@ class ModelArgs:
     audio_window: int = 2  # k of eq. 3: each frame sees frames i-k..i+k
     audio_hidden_dim: int = 1024  # hidden width of Proj_aud
     audio_rope_theta: float = 10000.0
+    audio_attention_window: int | None = None  # None: every video latent attends to every audio token, aligned
+    # only by the temporal RoPE (the paper); w: only to the audio tokens of latents within +-w of its own
     phys_layer: int | None = 15  # J_Phys: Proj_Phys reads the output of this main block (1-based); None = off
     phys_hidden_dim: int = 1024
     phys_token_dim: int = 1024  # one frame's physical state: 4 tokens x 256 (body, face, left, right hand)

@@ -117,6 +117,8 @@ def region_latent_mask(kp: np.ndarray, latent_hw: tuple[int, int], region: str =
     from physavatar.models.audio import group_frames_to_latents
     from physavatar.physstate.layout import MOUTH, box_mask, face_boxes, keypoint_boxes
 
+    if region not in ("face", "mouth"):
+        raise ValueError(f"region={region!r}: use 'face' or 'mouth'")
     boxes = face_boxes(kp) if region == "face" else keypoint_boxes(kp, MOUTH, pad=0.5)
     frames = torch.from_numpy(box_mask(boxes, tuple(latent_hw))).float()[None]  # (1, F, h, w)
     return group_frames_to_latents(frames).amax(dim=2)[0]

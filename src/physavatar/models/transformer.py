@@ -55,6 +55,7 @@ class PhysAvatarTransformerBlock(WanTransformerBlock):
         rotary_emb: tuple[torch.Tensor, torch.Tensor],
         audio_tokens: torch.Tensor | None = None,
         audio_rotary_emb: tuple | None = None,
+        audio_attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if temb.ndim != 3:
             raise ValueError("PhysAvatar blocks take one timestep per sample (Wan2.1), not per token")
@@ -74,7 +75,8 @@ class PhysAvatarTransformerBlock(WanTransformerBlock):
         # 3. Audio cross-attention (new; its output projection starts at zero)
         if audio_tokens is not None:
             norm_hidden_states = self.norm_audio(hidden_states.float()).type_as(hidden_states)
-            hidden_states = hidden_states + self.audio_attn(norm_hidden_states, audio_tokens, None, audio_rotary_emb)
+            hidden_states = hidden_states + self.audio_attn(
+                norm_hidden_states, audio_tokens, audio_attention_mask, audio_rotary_emb)
 
         # 4. Feed-forward
         norm_hidden_states = (self.norm3(hidden_states.float()) * (1 + c_scale_msa) + c_shift_msa).type_as(
@@ -114,6 +116,7 @@ class PhysAvatarTransformer3DModel(WanVACETransformer3DModel):
         audio_window: int = 2,
         audio_hidden_dim: int = 1024,
         audio_rope_theta: float = 10000.0,
+        audio_attention_window: int | None = None,
         phys_layer: int | None = 15,
         phys_hidden_dim: int = 1024,
         phys_token_dim: int = 1024,
@@ -242,6 +245,19 @@ class PhysAvatarTransformer3DModel(WanVACETransformer3DModel):
         audio_pos = torch.arange(num_frames - num_latents, num_frames, device=device)
         return temporal_rope(video_pos, head_dim, theta), temporal_rope(audio_pos, head_dim, theta)
 
+    def _audio_attention_mask(self, num_frames: int, tokens_per_frame: int, num_latents: int, device: torch.device):
+        """(L_v, L_a) bool, True where a video token may attend an audio token (`audio_attention_window`), or None.
+        Reference latents, which have no audio of their own, count as the first audio latent."""
+        window = self.config.get("audio_attention_window")
+        if window is None:
+            return None
+        if window < 0:
+            raise ValueError(f"audio_attention_window={window}: use None (global) or a window of 0 or more latents")
+        first = num_frames - num_latents
+        video_pos = torch.arange(num_frames, device=device).clamp(min=first).repeat_interleave(tokens_per_frame)
+        audio_pos = torch.arange(first, num_frames, device=device)
+        return (video_pos[:, None] - audio_pos[None, :]).abs() <= window
+
     # ------------------------------------------------------------------ forward
     @apply_lora_scale("attention_kwargs")
     def forward(
@@ -304,6 +320,7 @@ class PhysAvatarTransformer3DModel(WanVACETransformer3DModel):
         # 4. Audio tokens (masked latents -> mask embedding) and their temporal RoPE
         audio = self.audio_tokens(audio_features, audio_mask, batch_size, num_latents).to(hidden_states.dtype)
         audio_rotary = self._audio_rotary(post_t, post_h * post_w, num_latents, hidden_states.device)
+        audio_window_mask = self._audio_attention_mask(post_t, post_h * post_w, num_latents, hidden_states.device)
 
         # 5. VACE branch: one hint per VACE layer
         hints = []
@@ -315,7 +332,8 @@ class PhysAvatarTransformer3DModel(WanVACETransformer3DModel):
         phys_tokens = None
         hint_iter = iter(hints)
         for index, block in enumerate(self.blocks):
-            hidden_states = self._run(block, hidden_states, main_context, timestep_proj, rotary_emb, audio, audio_rotary)
+            hidden_states = self._run(block, hidden_states, main_context, timestep_proj, rotary_emb, audio, audio_rotary,
+                                      audio_window_mask)
             if index in self.config.vace_layers:
                 hidden_states = hidden_states + next(hint_iter).to(hidden_states.device)
             if return_phys and self.phys_head is not None and index + 1 == self.config.phys_layer:
