@@ -33,7 +33,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def clip_unit(clip_dir: Path) -> float:
     meta = json.loads((clip_dir / "meta.json").read_text())
-    return float(meta["unit"] if "unit" in meta else meta["identity"]["framing"]["unit"])
+    return float(meta["identity"]["framing"]["unit"])
 
 
 def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float, seed: int) -> dict:
@@ -48,19 +48,20 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
 
     pipe = PhysAvatarPipeline.from_pretrained(model)
     codec = LatentCodec(pipe.vae)
-    dataset = ClipDataset(data, num_frames=int(pipe.config.chunk_frames), split="test", vae_name=vae_name)
-    picked = list(range(0, len(dataset), max(1, len(dataset) // clips)))[:clips]
     # the pipeline's defaults (PhysAvatarPipeline.generate)
     guidance = GuidanceArgs(num_steps=int(pipe.config.get("num_steps", 50)), audio_scale=audio_scale,
                             plan_scale=1.0, context_scale=1.1, shift=float(pipe.scheduler.config.shift))
     dtype = pipe.transformer.dtype
+    frames, size = int(pipe.config.chunk_frames), int(pipe.config.size)
+    empty = codec.encode(torch.zeros(1, 3, frames, size, size))  # the VACE context of "no frame known"
+    dataset = ClipDataset(data, num_frames=frames, split="test", vae_name=vae_name)
+    picked = list(range(0, len(dataset), max(1, len(dataset) // clips)))[:clips]
     rows = []
     for index in picked:
         sample = dataset[index]
         clip_dir = Path(sample.clip_dir)
         truth = read_video(clip_dir / "video.mp4")
-        empty = codec.encode(torch.zeros_like(frames_to_tensor(truth)))
-        control = control_latents(empty, empty, torch.ones(1, len(truth)), sample.reference[None])
+        control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None])
         scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
         with torch.no_grad():
             latents, _ = denoise_window(

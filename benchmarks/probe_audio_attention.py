@@ -37,7 +37,8 @@ def main() -> None:
 
     pipe = PhysAvatarPipeline.from_pretrained(args.model)
     transformer = pipe.transformer.float()
-    dataset = ClipDataset(args.data, num_frames=int(pipe.config.chunk_frames), split="test", vae_name=args.vae_name)
+    dataset = ClipDataset(args.data, num_frames=int(pipe.config.chunk_frames), split="test",
+                          vae_name=args.vae_name)
     weights: list[np.ndarray] = []
     processor = audio_module.AudioRopeAttnProcessor
     original = processor.__call__
@@ -55,12 +56,13 @@ def main() -> None:
 
     processor.__call__ = recording
     codec = LatentCodec(pipe.vae)
+    frames, size = int(pipe.config.chunk_frames), int(pipe.config.size)
+    empty = codec.encode(torch.zeros(1, 3, frames, size, size))  # the VACE context of "no frame known"
     per_block = []
     generator = torch.Generator().manual_seed(0)
     for index in np.linspace(0, len(dataset) - 1, args.clips).astype(int):
         sample = dataset[int(index)]
-        empty = codec.encode(torch.zeros(1, 3, sample.audio.shape[0], *(pipe.config.size,) * 2))
-        control = control_latents(empty, empty, torch.ones(1, sample.audio.shape[0]), sample.reference[None])
+        control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None])
         clean = torch.cat([sample.reference[None], sample.latents[None]], dim=2)
         for sigma in (0.2, 0.6):
             noisy = (1 - sigma) * clean + sigma * torch.randn(clean.shape, generator=generator)
