@@ -216,6 +216,7 @@ def main() -> int:
 
     import torch
 
+    from physavatar.commands.demo import model_framing
     from physavatar.commands.generate import default_model_dir
     from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.world.clip import drive_avatar
@@ -224,6 +225,7 @@ def main() -> int:
     torch.set_grad_enabled(False)
     model = Path(args.model) if args.model else default_model_dir()
     pipe = PhysAvatarPipeline.from_pretrained(model)
+    framing = model_framing(model)  # new people drawn as the model's training people were
     baseline = untrained_pipeline(pipe)
     tmp = Path(tempfile.mkdtemp(prefix="bench_demo_"))
     names = ("demo", "untrained", "truth_through_vae", "truth")
@@ -233,7 +235,7 @@ def main() -> int:
     for i in range(min(args.cases, len(SENTENCES))):
         wav, voice = speech(SENTENCES[i], VOICES[i])
         voices_used.append(voice)
-        identity = make_identity(IDENTITY_SEEDS[i])
+        identity = make_identity(IDENTITY_SEEDS[i], framing)
         truth = drive_avatar(identity, wav, clip_seed=i, size=int(pipe.config.size))
         case = {"truth": truth, "wav": truth.wav}
         case["truth_dark"], case["truth_area"] = mouth_series(case, truth.frames)
@@ -257,6 +259,7 @@ def main() -> int:
 
     report = {
         "model": str(model),
+        "framing": framing,
         "cases": len(rows["demo"]),
         "voices": voices_used,
         "threads": torch.get_num_threads(),
@@ -268,7 +271,7 @@ def main() -> int:
 
         wav, voice = speech(LONG_TEXT, VOICES[0])
         wav = np.pad(wav, (0, max(0, int(args.long_s * 16000) - len(wav))))[: int(args.long_s * 16000)]
-        identity = make_identity(IDENTITY_SEEDS[0] + 1000)
+        identity = make_identity(IDENTITY_SEEDS[0] + 1000, framing)
         truth = drive_avatar(identity, wav, clip_seed=99, size=int(pipe.config.size))
         gen = generate(pipe, truth.reference, truth.wav, tmp / "long.mp4")
         chunk = int(pipe.config.chunk_frames)

@@ -76,8 +76,8 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
         true_dark = mouth_darkness(truth, keypoints, unit)
         is_open = true_dark > np.median(true_dark)
         row = {"clip": clip_dir.name, "psnr": psnr(generated, truth)}
-        for name, frames in (("model", generated), ("truth_vae", through_vae), ("truth", truth)):
-            dark = mouth_darkness(frames, keypoints, unit)
+        for name, video in (("model", generated), ("truth_vae", through_vae), ("truth", truth)):
+            dark = mouth_darkness(video, keypoints, unit)
             row[name] = {"corr": float(np.corrcoef(true_dark, dark)[0, 1]) if dark.std() > 0 else 0.0,
                          "open": float(dark[is_open].mean()), "closed": float(dark[~is_open].mean())}
         rows.append(row)

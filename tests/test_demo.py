@@ -85,6 +85,29 @@ def test_demo_writes_video_skeleton_and_inputs(tiny_pipe_dir, tmp_path, capsys):
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 5
 
 
+def test_demo_draws_its_person_as_the_model_was_trained(tiny_pipe_dir, tmp_path):
+    from PIL import Image
+
+    from physavatar.commands.demo import model_framing
+    from physavatar.world.clip import reference_image
+    from physavatar.world.identity import make_identity
+
+    assert model_framing(tiny_pipe_dir) == "mixed"  # no training card: the world's default
+    model = tmp_path / "portrait_model"
+    shutil.copytree(tiny_pipe_dir, model)
+    (model / "training_card.json").write_text(json.dumps({"data": {"world": {"framing": "portrait"}}}))
+    assert model_framing(model) == "portrait"
+    voice = 0.3 * np.sin(2 * np.pi * 200 * np.arange(8000) / 16000)
+    __import__("soundfile").write(tmp_path / "a.wav", voice, 16000)
+    assert main(["demo", "--model", str(model), "--audio", str(tmp_path / "a.wav"), "--out", str(tmp_path / "p.mp4"),
+                 "--seed", "5", "--steps", "1", "--quiet"]) == 0
+    drawn = np.asarray(Image.open(tmp_path / "p.reference.png"))
+    assert np.array_equal(drawn, reference_image(make_identity(5, "portrait"), 128))
+    assert not np.array_equal(drawn, reference_image(make_identity(5), 128))
+    (model / "training_card.json").write_text("{not json")
+    assert model_framing(model) == "mixed"
+
+
 def test_demo_speaks_a_recording(tiny_pipe_dir, tmp_path):
     import soundfile as sf
 

@@ -138,7 +138,7 @@ def test_face_weight_weighs_the_face_latents_and_needs_keypoints(tmp_path):
         Trainer(config(tmp_path / "bad", data, **{"loss.mouth_weight": -1.0}), progress=False)
 
 
-def test_known_frames_latents_come_from_extract_or_are_encoded(tmp_path, caplog):
+def test_known_frames_latents_come_from_extract_or_are_encoded(tmp_path, caplog, monkeypatch):
     from diffusers import AutoencoderKLWan
 
     from physavatar.data.features import extract_features, known_frames_path
@@ -162,9 +162,16 @@ def test_known_frames_latents_come_from_extract_or_are_encoded(tmp_path, caplog)
     assert "--known-frames 2,1" in caplog.text  # says how to precompute them
     assert not torch.equal(encoded, encoding._context(batch, torch.tensor([False])))  # the known frames went in
 
-    report = extract_features(data, planner=None, vae=tmp_path / "vae", pose=None, known_frames=(2, 1),
-                              progress=False)
+    def unavailable(*args, **kwargs):
+        raise AssertionError("an encoder was loaded although every clip has its features")
+
+    # audio and plans are done, so neither Whisper nor the text encoder is needed (a GPU machine without them)
+    monkeypatch.setattr("physavatar.encoders.audio.load_audio_encoder", unavailable)
+    monkeypatch.setattr("physavatar.encoders.planner.load_planner", unavailable)
+    report = extract_features(data, planner="default", vae=tmp_path / "vae", pose=None, known_frames=(2, 1),
+                              progress=False, device="auto")
     assert report.written["known"] == 2 and report.written["latents"] == 0  # only what was missing
+    assert not report.skipped
     reading = Trainer(config(tmp_path / "b", data, **known), progress=False)
     batch = reading._next_batch()
     assert batch["known"][0] is not None

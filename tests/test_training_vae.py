@@ -73,7 +73,8 @@ def test_train_vae_resumes_where_a_crash_stopped_it(tmp_path, monkeypatch):
 
     shutil.copytree(tmp_path / "resumed.ckpt", tmp_path / "other.ckpt")
     monkeypatch.setattr(vae_training, "_batch", real_batch)
-    resumed = train_vae(VaeTrainArgs(out=str(out), **common), progress=False)
+    # the crashed run said device "auto": a device is where a run happens, not what it is, so "cpu" resumes it
+    resumed = train_vae(VaeTrainArgs(out=str(out), device="cpu", **common), progress=False)
     assert not (tmp_path / "resumed.ckpt").exists()
     assert resumed["final_reconstruction_loss"] == whole["final_reconstruction_loss"]
     assert resumed["held_out_psnr_db"] == whole["held_out_psnr_db"]

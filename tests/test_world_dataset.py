@@ -7,6 +7,7 @@ import pytest
 
 from physavatar.cli import main
 from physavatar.constants import SAMPLES_PER_FRAME
+from physavatar.physstate.layout import FACE
 from physavatar.world.dataset import WorldDatasetConfig, clip_plan, make_dataset, read_manifest
 
 FRAMES = 17
@@ -79,6 +80,25 @@ def test_resume_with_other_settings_is_refused(dataset):
     with pytest.raises(ValueError, match="was made with --seed 5 --size 128 --frames 17"):
         make_dataset(WorldDatasetConfig(out=str(out), clips=4, seed=6, frames=FRAMES), progress=False)
     assert len(read_manifest(out)) == 3
+
+
+def test_portrait_framing_is_recorded_and_kept_on_resume(tmp_path):
+    out = tmp_path / "portrait"
+    make_dataset(WorldDatasetConfig(out=str(out), clips=1, seed=5, frames=FRAMES, framing="portrait"), progress=False)
+    meta = json.loads((out / "clips" / "000000" / "meta.json").read_text())
+    assert meta["framing"] == "portrait" and 0.16 <= meta["identity"]["framing"]["unit"] <= 0.2
+    # the same clip plan in mixed framing is the same person, smaller: a bigger face in portrait
+    kp = np.load(out / "clips" / "000000" / "keypoints.npy")
+    mixed = tmp_path / "mixed"
+    make_dataset(WorldDatasetConfig(out=str(mixed), clips=1, seed=5, frames=FRAMES), progress=False)
+    kp_mixed = np.load(mixed / "clips" / "000000" / "keypoints.npy")
+    width = lambda k: np.ptp(k[:, FACE, 0], axis=1).mean()  # noqa: E731
+    assert width(kp) > 1.2 * width(kp_mixed)
+    with pytest.raises(ValueError, match="--framing portrait"):
+        make_dataset(WorldDatasetConfig(out=str(out), clips=2, seed=5, frames=FRAMES), progress=False)
+    with pytest.raises(ValueError, match="--framing 'close'"):
+        make_dataset(WorldDatasetConfig(out=str(tmp_path / "x"), clips=1, frames=FRAMES, framing="close"),
+                     progress=False)
 
 
 def test_plan_is_independent_of_dataset_size():

@@ -23,6 +23,19 @@ def test_identities_are_varied_and_serialisable():
     assert Identity.from_dict(json.loads(json.dumps(ids[3].to_dict()))) == ids[3]
 
 
+def test_portrait_framing_is_the_same_person_closer():
+    for seed in range(20):
+        mixed, portrait = make_identity(seed), make_identity(seed, "portrait")
+        # same appearance and style draws; only the size and placement change
+        assert portrait.appearance == mixed.appearance and portrait.style == mixed.style
+        assert portrait.framing.center_x == mixed.framing.center_x
+        assert 0.08 <= mixed.framing.unit <= 0.135 and 0.16 <= portrait.framing.unit <= 0.2
+        # the larger the person, the higher the head sits, so chest and hands stay in the frame
+        assert portrait.framing.head_y < mixed.framing.head_y
+    with pytest.raises(ValueError, match="framing 'tight'"):
+        make_identity(0, "tight")
+
+
 def test_synthesize_real_speech():
     wav = synthesize("Hello there, how are you today?", "en-us+f3", 160, 50)
     assert wav.dtype == np.float32 and 0.8 * SAMPLE_RATE < len(wav) < 4 * SAMPLE_RATE

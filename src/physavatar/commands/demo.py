@@ -4,8 +4,8 @@
     physavatar demo --text "Good morning!" --voice piper --seed 7 --out hello.mp4
     physavatar demo --audio me.wav --out me.mp4          # the identity speaks your recording
 
-The identity (reference image) is made from --seed by the synthetic world (docs/world.md); nobody in the demo
-model's training data looks like it. The speech comes from espeak-ng, or from the bundled Piper voice on a
+The identity (reference image) is made from --seed by the synthetic world (docs/world.md), framed as the
+model's training data were (its training card); nobody in the demo model's training data looks like it. The speech comes from espeak-ng, or from the bundled Piper voice on a
 pip-only machine. How the model was made and how good it is: docs/demo.md.
 """
 
@@ -34,6 +34,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "model_index.json)")
     parser.add_argument("--model", help="pipeline folder (default: the shipped demo model)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def model_framing(model_dir) -> str:
+    """The world framing the model was trained on (its training card), so the demo's person is drawn the same way;
+    "mixed" for models whose card does not say."""
+    import json
+    from pathlib import Path
+
+    card = Path(model_dir) / "training_card.json"
+    try:
+        world = json.loads(card.read_text()).get("data", {}).get("world") or {}
+    except (OSError, json.JSONDecodeError):
+        return "mixed"
+    return world.get("framing", "mixed")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                          "generate takes any length)")
     if not (args.audio and Path(args.audio).resolve() == speech.resolve()):  # never overwrite the user's recording
         write_wav(speech, wav)
-    identity = make_identity(args.seed)
+    identity = make_identity(args.seed, model_framing(model))
     reference = out.with_name(f"{out.stem}.reference.png")
     with atomic_path(reference) as tmp:
         Image.fromarray(reference_image(identity, 128)).save(tmp, format="PNG")

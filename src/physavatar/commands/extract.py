@@ -8,9 +8,9 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", help="a clip dataset folder (manifest.jsonl + clips/), from `physavatar world make` "
                         "or `physavatar curate`")
-    parser.add_argument("--audio", default="default", choices=["default", "whisper", "logmel"],
+    parser.add_argument("--audio", default="default", choices=["default", "whisper", "logmel", "none"],
                         help="audio encoder backend (default: offline Whisper tiny.en; whisper: a local Whisper "
-                             "folder, see docs/encoders.md)")
+                             "folder, see docs/encoders.md); 'none' to skip audio features")
     parser.add_argument("--planner", default="default", help="planner backend: default (heuristic) or qwen-omni; "
                         "'none' to skip plans")
     parser.add_argument("--vae", help="AutoencoderKLWan folder; without it no latents are computed")
@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="only clips of this split (train/val/test)")
     parser.add_argument("--shard", default="0/1", help="K/N: only every N-th clip starting at K, so N processes "
                         "share the work (e.g. 0/2 and 1/2 on two cores)")
+    parser.add_argument("--device", default="cpu", help="where the VAE encodes: cpu (default), cuda, or auto (CUDA "
+                        "when there is one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -42,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, AssertionError):
             raise ValueError(f"--known-frames {args.known_frames!r}: write M,N (e.g. 5,4) or none") from None
     report = extract_features(
-        args.dataset, audio_backend=args.audio, planner=None if args.planner == "none" else args.planner,
+        args.dataset, audio_backend=None if args.audio == "none" else args.audio,
+        planner=None if args.planner == "none" else args.planner,
         vae=args.vae, pose=None if args.pose == "none" else args.pose, split=args.split, shard=shard,
-        known_frames=known_frames, progress=not args.quiet,
+        known_frames=known_frames, progress=not args.quiet, device=args.device,
     )
     written = ", ".join(f"{k} {v}" for k, v in report.written.items())
     print(f"{report.clips} clips: wrote {written}; skipped {len(report.skipped)}")

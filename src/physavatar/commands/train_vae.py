@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-weight", type=float, default=d.face_weight, help="extra loss weight inside each "
                         "frame's face box, from the clips' keypoints.npy (default 0: off; e.g. 4 = five times the "
                         "weight of the rest of the frame)")
+    parser.add_argument("--device", default=d.device, help="auto (CUDA when there is one, default), cpu, cuda, "
+                        "cuda:1, ...")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -47,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
                                   max_clips=args.max_clips, seed=args.seed, warmup_steps=args.warmup_steps,
                                   save_every=args.save_every, crop=args.crop,
                                   init=args.init, freeze_encoder=args.freeze_encoder,
-                                  face_weight=args.face_weight), progress=not args.quiet)
+                                  face_weight=args.face_weight, device=args.device), progress=not args.quiet)
     print(json.dumps({k: v for k, v in card.items() if k != "args"}))
     return 0

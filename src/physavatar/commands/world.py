@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--frames", type=int, default=81, help="frames per clip, 1 + 4k (default 81)")
     make.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     make.add_argument("--clips-per-identity", type=int, default=4, help="clips of each person (default 4)")
+    make.add_argument("--framing", choices=("mixed", "portrait"), default="mixed",
+                      help="mixed: wide shots to close-ups (default); portrait: head, chest and hands, the face "
+                           "about twice as large (the demo model's framing)")  # fmt: skip
     make.add_argument("--quiet", action="store_true", help="no progress bar")
 
     show = sub.add_parser("show", help="render one identity talking: contact sheet .png or video .mp4")
@@ -31,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--size", type=int, default=256)
     show.add_argument("--frames", type=int, default=81, help="frames of synthetic speech (ignored with --audio)")
     show.add_argument("--language", help="speech language (en, en-gb, de, fr, es, it, pt)")
+    show.add_argument("--framing", choices=("mixed", "portrait"), default="mixed", help="see `world make`")
     show.add_argument("--columns", type=int, default=8, help="frames on the contact sheet")
     show.add_argument("--out", required=True, help=".png = contact sheet, .mp4 = video with audio + skeleton")
 
@@ -47,7 +51,8 @@ def _make(args) -> int:
     from physavatar.world.dataset import WorldDatasetConfig, make_dataset, read_manifest
 
     cfg = WorldDatasetConfig(out=args.out, clips=args.clips, seed=args.seed, size=args.size, frames=args.frames,
-                             workers=args.workers, clips_per_identity=args.clips_per_identity)  # fmt: skip
+                             workers=args.workers, clips_per_identity=args.clips_per_identity,
+                             framing=args.framing)  # fmt: skip
     added = make_dataset(cfg, progress=not args.quiet)
     total = len(read_manifest(args.out))
     print(f"world: {len(added)} clips written, {total} in {Path(args.out) / 'manifest.jsonl'}")
@@ -66,9 +71,10 @@ def _show(args) -> int:
     if args.audio:
         from physavatar.io.audio import load_audio
 
-        clip = drive_avatar(make_identity(args.identity), load_audio(args.audio), args.clip_seed, args.size)
+        clip = drive_avatar(make_identity(args.identity, args.framing), load_audio(args.audio), args.clip_seed,
+                            args.size)
     else:
-        clip = make_clip(args.identity, args.clip_seed, args.frames, args.size, args.language)
+        clip = make_clip(args.identity, args.clip_seed, args.frames, args.size, args.language, framing=args.framing)
     if out.suffix.lower() == ".png":
         from PIL import Image
 

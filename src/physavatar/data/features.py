@@ -51,7 +51,7 @@ class ExtractReport:
 def extract_features(
     root: str | os.PathLike,
     *,
-    audio_backend: str = "default",
+    audio_backend: str | None = "default",
     planner: str | None = "default",
     vae: str | os.PathLike | None = None,
     pose: str | None = "mediapipe",
@@ -59,12 +59,15 @@ def extract_features(
     shard: tuple[int, int] = (0, 1),
     known_frames: tuple[int, int] | None = (5, 4),
     progress: bool = True,
+    device: str = "cpu",
 ) -> ExtractReport:
     """Compute every missing feature of every clip in `root` (see module docstring).
 
     shard=(k, n): only every n-th clip starting at k, so n processes (or machines) share the work.
     known_frames=(m, n): the tail/head frame counts of training's interpolation steps (data.tail_frames,
     data.head_frames); None skips those latents (the trainer then encodes them at every such step).
+    device: where the VAE encodes ("auto" = CUDA when there is one). The encoders load only when a clip lacks
+    their features, so a dataset whose audio and plans are done needs neither Whisper nor the text encoder.
     """
     from PIL import Image
     from safetensors.torch import save_file
@@ -81,31 +84,34 @@ def extract_features(
         raise ValueError(f"shard {k}/{n}: use K/N with 0 <= K < N")
     rows = [r for r in read_manifest(root, required=True) if split is None or r.get("split") == split][k::n]
     report = ExtractReport(clips=len(rows))
-    audio_encoder = load_audio_encoder(AudioEncoderConfig(backend=audio_backend))
-    plan_model = None
-    if planner:
-        from physavatar.encoders.planner import PlannerConfig, load_planner
-
-        plan_model = load_planner(PlannerConfig(backend=planner))
-    codec = None
+    audio_encoder = plan_model = pose_encoder = codec = None
     if vae is not None:
+        import torch
+
         from physavatar.models.vae import LatentCodec, frames_to_tensor, interpolation_frame_mask, known_frames_latents
 
-        codec = LatentCodec.from_pretrained(vae)
-    pose_encoder = None
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        codec = LatentCodec.from_pretrained(vae, device=device)
 
     for row in tqdm(rows, desc=f"extract {root}", unit="clip", disable=not progress):
         clip_dir = root / row["path"]
-        paths = feature_paths(clip_dir, audio_backend, planner or "none", codec.name if codec else "none")
+        paths = feature_paths(clip_dir, audio_backend or "none", planner or "none", codec.name if codec else "none")
         try:
             meta = json.loads((clip_dir / "meta.json").read_text())
             num_frames = int(meta["num_frames"])
             wav = None
-            if not paths["audio"].exists():
+            if audio_backend and not paths["audio"].exists():
+                if audio_encoder is None:
+                    audio_encoder = load_audio_encoder(AudioEncoderConfig(backend=audio_backend))
                 wav = load_audio(clip_dir / "audio.wav", validate=False)
                 audio_encoder.encode(wav, num_frames=num_frames, name=str(clip_dir)).save(paths["audio"])
                 report.written["audio"] += 1
-            if plan_model is not None and not paths["plan"].exists():
+            if planner and not paths["plan"].exists():
+                if plan_model is None:
+                    from physavatar.encoders.planner import PlannerConfig, load_planner
+
+                    plan_model = load_planner(PlannerConfig(backend=planner))
                 wav = load_audio(clip_dir / "audio.wav", validate=False) if wav is None else wav
                 image = Image.open(clip_dir / "reference.png").convert("RGB")
                 plan = plan_model.plan(image, wav)
@@ -131,8 +137,8 @@ def extract_features(
                 frames = read_video(clip_dir / "video.mp4") if frames is None else frames
                 reference = np.asarray(Image.open(clip_dir / "reference.png").convert("RGB"))
                 tensors = {
-                    "video": codec.encode(frames_to_tensor(frames[:num_frames]))[0].contiguous(),
-                    "reference": codec.encode(frames_to_tensor(reference[None]))[0].contiguous(),
+                    "video": codec.encode(frames_to_tensor(frames[:num_frames]))[0].cpu().contiguous(),
+                    "reference": codec.encode(frames_to_tensor(reference[None]))[0].cpu().contiguous(),
                 }
                 paths["latents"].parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(paths["latents"]) as tmp:
@@ -143,7 +149,7 @@ def extract_features(
             if known_path is not None and not known_path.exists():
                 frames = read_video(clip_dir / "video.mp4") if frames is None else frames
                 mask = interpolation_frame_mask(num_frames, *known_frames)
-                known = known_frames_latents(codec, frames_to_tensor(frames[:num_frames]), mask)[0].contiguous()
+                known = known_frames_latents(codec, frames_to_tensor(frames[:num_frames]), mask)[0].cpu().contiguous()
                 with atomic_path(known_path) as tmp:
                     save_file({"known": known}, tmp, metadata={"vae": codec.name})
                 report.written["known"] += 1

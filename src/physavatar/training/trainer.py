@@ -492,7 +492,8 @@ class Trainer:
         every = max(1, len(rows) // 100)
         return {
             "config": self.cfg.to_dict(),
-            "data": {"root": self.cfg.data.root, "clips_by_split": splits, "train_clips_used": len(self.dataset)},
+            "data": {"root": self.cfg.data.root, "clips_by_split": splits, "train_clips_used": len(self.dataset),
+                     "world": self._world_settings()},
             "vae": json.loads(vae_card.read_text()) if vae_card and vae_card.exists() else None,
             "steps": self.step,
             "processes": self.accelerator.num_processes,
@@ -502,7 +503,19 @@ class Trainer:
             if last else None,
             "loss_curve": [{k: r[k] for k in ("step", "total", "cont", "disc")} for r in rows[::every]],
             "torch": torch.__version__,
+            "device": torch.cuda.get_device_name(self.accelerator.device) if self.accelerator.device.type == "cuda"
+            else str(self.accelerator.device),
         }
+
+    def _world_settings(self) -> dict | None:
+        """How the synthetic world was rendered for this model (`physavatar demo` draws its people the same way);
+        None for real data."""
+        meta_path = Path(self.dataset.samples[0].clip_dir) / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if meta.get("source") != "world":
+            return None
+        return {"framing": meta.get("framing", "mixed"), "size": meta["size"][0],
+                "world_version": meta.get("world_version")}
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:

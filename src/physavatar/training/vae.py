@@ -54,6 +54,7 @@ class VaeTrainArgs:
     init: str = ""  # start from this AutoencoderKLWan folder (fine-tuning, e.g. on longer windows) instead of scratch
     freeze_encoder: bool = False  # train the decoder only (needs init); the latent space stays the init's
     face_weight: float = 0.0  # extra loss weight inside the face box (needs keypoints.npy beside each video)
+    device: str = "auto"  # auto = CUDA when there is one; not part of a run's identity (a run may resume elsewhere)
 
 
 def _load_frames(root: Path, max_clips: int, split: str, face_weight: float = 0.0) -> list[np.ndarray]:
@@ -149,6 +150,8 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
         raise ValueError(f"--crop {args.crop}: use a multiple of 8 no larger than the frames (0: whole frames)")
     if min(len(v) for v in videos) < args.window:
         raise ValueError(f"clips are shorter than --window {args.window} frames")
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)  # fmt: skip
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     if args.init:
@@ -157,6 +160,7 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
         vae = AutoencoderKLWan(base_dim=args.base_dim, z_dim=args.z_dim, dim_mult=list(args.dim_mult),
                                num_res_blocks=args.num_res_blocks, latents_mean=[0.0] * args.z_dim,
                                latents_std=[1.0] * args.z_dim)
+    vae.to(device)
     if args.freeze_encoder:
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
@@ -167,30 +171,30 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     step, losses, seconds = 0, [], 0.0
     if (ckpt / "state.pt").exists():
         try:
-            state = torch.load(ckpt / "state.pt", weights_only=True)
+            state = torch.load(ckpt / "state.pt", weights_only=True, map_location=device)
         except Exception as err:  # noqa: BLE001 - any unpickling failure means the same thing here
             raise ValueError(f"{ckpt / 'state.pt'} is unreadable ({type(err).__name__}); delete {ckpt} to start "
                              "over") from None
-        if state["args"] != asdict(args):
+        if _identity(state["args"]) != _identity(asdict(args)):
             raise ValueError(f"{ckpt} holds a run with other arguments; delete it or use another --out")
         vae.load_state_dict(state["vae"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        torch.set_rng_state(state["torch_rng"].cpu())
         step, losses, seconds = state["step"], state["losses"], state["seconds"]
     start = time.perf_counter() - seconds
     bar = tqdm(range(step, args.steps), unit="step", disable=not progress, desc="train vae", initial=step,
                total=args.steps)
     for step in bar:
         if args.freeze_encoder:
-            x, weight = _batch(videos, args.window, args.batch_size, rng, 0, args.face_weight)
+            x, weight = _to(device, *_batch(videos, args.window, args.batch_size, rng, 0, args.face_weight))
             with torch.no_grad():
                 z = vae.encode(x).latent_dist.mode()
             x, z, weight = _crop_latents(x, z, weight, args.crop, rng)
             recon, loss = vae.decode(z).sample, 0.0
         else:
-            x, weight = _batch(videos, args.window, args.batch_size, rng, args.crop, args.face_weight)
+            x, weight = _to(device, *_batch(videos, args.window, args.batch_size, rng, args.crop, args.face_weight))
             posterior = vae.encode(x).latent_dist
             recon = vae.decode(posterior.mode()).sample
             loss = args.mean_weight * (posterior.mean ** 2).mean()
@@ -215,10 +219,10 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     # latent statistics for Wan's normalisation, and a held-out reconstruction figure
     vae.eval()
     with torch.no_grad():
-        test, _ = _batch(held_out, args.window, 8, np.random.default_rng(args.seed + 1))
+        test = _batch(held_out, args.window, 8, np.random.default_rng(args.seed + 1))[0].to(device)
         held_psnr = psnr(vae.decode(vae.encode(test).latent_dist.mode()).sample, test)
         if not args.freeze_encoder:  # a frozen encoder keeps its latent space, normalisation included
-            sample, _ = _batch(videos, args.window, min(32, 8 * args.batch_size), rng)
+            sample = _batch(videos, args.window, min(32, 8 * args.batch_size), rng)[0].to(device)
             z = vae.encode(sample).latent_dist.mode()
             vae.register_to_config(latents_mean=z.mean(dim=(0, 2, 3, 4)).tolist(),
                                    latents_std=z.std(dim=(0, 2, 3, 4)).clamp_min(1e-4).tolist())
@@ -227,12 +231,21 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
             "loss_curve": [round(float(np.mean(losses[i:i + 50])), 4) for i in range(0, len(losses), 50)],
             "held_out_psnr_db": round(held_psnr, 2), "parameters": sum(p.numel() for p in vae.parameters())}
     with atomic_dir(args.out, overwrite=True) as tmp:
-        vae.save_pretrained(tmp)
+        vae.to("cpu").save_pretrained(tmp)
         (tmp / "training_card.json").write_text(json.dumps(card, indent=1))
     import shutil
 
     shutil.rmtree(ckpt, ignore_errors=True)
     return card
+
+
+def _to(device: torch.device, x: torch.Tensor, weight: torch.Tensor | None):
+    return x.to(device), None if weight is None else weight.to(device)
+
+
+def _identity(args: dict) -> dict:
+    """The arguments that make two runs the same run (the device does not)."""
+    return {k: v for k, v in args.items() if k != "device"}
 
 
 def _card(folder: str) -> dict | None:

@@ -66,12 +66,13 @@ def drive_avatar(identity: Identity, wav: np.ndarray, clip_seed: int, size: int 
 
 
 def make_clip(
-    identity_seed: int, clip_seed: int, num_frames: int = 81, size: int = 128, language: str | None = None
+    identity_seed: int, clip_seed: int, num_frames: int = 81, size: int = 128, language: str | None = None,
+    framing: str = "mixed",
 ) -> Clip:
     """A complete world clip with synthesized speech; deterministic from the two seeds."""
     if num_frames < 2:
         raise ValueError(f"a clip needs at least 2 frames, got num_frames={num_frames}")
     speech = make_speech(clip_seed, num_frames, language)
-    clip = drive_avatar(make_identity(identity_seed), speech.wav, clip_seed, size)
+    clip = drive_avatar(make_identity(identity_seed, framing), speech.wav, clip_seed, size)
     clip.speech = speech
     return clip

@@ -35,6 +35,7 @@ class WorldDatasetConfig:
     frames: int = 81
     workers: int = 1
     clips_per_identity: int = 4
+    framing: str = "mixed"  # world.identity.FRAMINGS
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def clip_plan(seed: int, index: int, clips_per_identity: int = 4) -> ClipPlan:
 
 
 def write_clip(
-    clip, clip_dir: Path, plan: ClipPlan | None = None, dataset_seed: int | None = None, clips_per_identity: int = 4
+    clip, clip_dir: Path, plan: ClipPlan | None = None, dataset_seed: int | None = None, clips_per_identity: int = 4,
+    framing: str = "mixed",
 ) -> None:
     """Write one `world.clip.Clip` into an (empty, temporary) folder in the clip format."""
     from PIL import Image
@@ -93,7 +95,7 @@ def write_clip(
     }
     if plan is not None:
         meta.update(dataset_seed=dataset_seed, clip_index=plan.index, identity_index=plan.identity_index,
-                    clips_per_identity=clips_per_identity)  # fmt: skip
+                    clips_per_identity=clips_per_identity, framing=framing)  # fmt: skip
     (clip_dir / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
@@ -106,8 +108,9 @@ def _check_same_dataset(out: Path, row: dict, cfg: WorldDatasetConfig) -> None:
     if meta.get("source") != "world":
         raise ValueError(f"--out {out} holds clips from {meta.get('source')!r}, not the world; choose another --out")
     was = {"seed": meta.get("dataset_seed"), "size": meta["size"][0], "frames": meta["num_frames"],
-           "clips-per-identity": meta.get("clips_per_identity", 4)}  # fmt: skip
-    now = {"seed": cfg.seed, "size": cfg.size, "frames": cfg.frames, "clips-per-identity": cfg.clips_per_identity}
+           "clips-per-identity": meta.get("clips_per_identity", 4), "framing": meta.get("framing", "mixed")}  # fmt: skip
+    now = {"seed": cfg.seed, "size": cfg.size, "frames": cfg.frames, "clips-per-identity": cfg.clips_per_identity,
+           "framing": cfg.framing}  # fmt: skip
     if was != now:
         old = " ".join(f"--{k} {v}" for k, v in was.items())
         raise ValueError(f"--out {out} was made with {old}; rerun with those settings or choose another --out")
@@ -122,11 +125,11 @@ def _build(args: tuple[ClipPlan, WorldDatasetConfig]) -> dict:
 
     cv2.setNumThreads(1)  # one clip per core; OpenCV's own threads would only fight the pool
     plan, cfg = args
-    clip = make_clip(plan.identity_seed, plan.clip_seed, cfg.frames, cfg.size)
+    clip = make_clip(plan.identity_seed, plan.clip_seed, cfg.frames, cfg.size, framing=cfg.framing)
     final = Path(cfg.out) / "clips" / plan.clip_id
     # overwrite=True: a folder without a manifest line is a leftover of a crash after the rename.
     with atomic_dir(final, overwrite=True) as tmp:
-        write_clip(clip, tmp, plan, cfg.seed, cfg.clips_per_identity)
+        write_clip(clip, tmp, plan, cfg.seed, cfg.clips_per_identity, cfg.framing)
     return {
         "id": plan.clip_id,
         "path": f"clips/{plan.clip_id}",
@@ -142,6 +145,7 @@ def make_dataset(cfg: WorldDatasetConfig, progress: bool = True) -> list[dict]:
     from tqdm import tqdm
 
     from physavatar.constants import num_latent_frames
+    from physavatar.world.identity import FRAMINGS
     from physavatar.world.render import SIZES
 
     if cfg.clips < 1:
@@ -149,6 +153,8 @@ def make_dataset(cfg: WorldDatasetConfig, progress: bool = True) -> list[dict]:
     if cfg.size not in SIZES:
         raise ValueError(f"--size {cfg.size}: the world renders square sizes {SIZES}")
     num_latent_frames(cfg.frames)  # raises a clear error unless frames = 1 + 4k
+    if cfg.framing not in FRAMINGS:
+        raise ValueError(f"--framing {cfg.framing!r}: choose from {FRAMINGS}")
     if cfg.workers < 1 or cfg.clips_per_identity < 1:
         raise ValueError("--workers and --clips-per-identity must be >= 1")
     out = Path(cfg.out)

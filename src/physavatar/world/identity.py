@@ -99,8 +99,20 @@ def _random_colour(rng: np.random.Generator, lo: int = 20, hi: int = 235, grey: 
     return tuple(int(c) for c in rgb)
 
 
-def make_identity(seed: int) -> Identity:
-    """A distinct avatar from a seed (same seed -> same identity, on every machine)."""
+FRAMINGS = ("mixed", "portrait")
+# Head unit as a fraction of the frame: "mixed" spans PATS-like wide shots to Vlogger-like close-ups;
+# "portrait" is head, chest and hands at every draw, with the face about twice as large as the mixed mean
+# (the mouth spans ~2 latent pixels of an 8x VAE at 128 px instead of ~1: the demo model's framing).
+_UNIT_RANGE = {"mixed": (0.08, 0.135), "portrait": (0.16, 0.2)}
+
+
+def make_identity(seed: int, framing: str = "mixed") -> Identity:
+    """A distinct avatar from a seed (same seed and framing -> same identity, on every machine).
+
+    The framing changes only the size and placement of the person: appearance and style are the same draws.
+    """
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing {framing!r}: choose from {FRAMINGS}")
     rng = np.random.default_rng([seed, 0x1D])
     skin = _jitter(rng, _pick(rng, SKIN_TONES), 10)
     bg = _pick(rng, BACKGROUNDS)
@@ -130,8 +142,9 @@ def make_identity(seed: int) -> Identity:
         bg_colour_b=bg_b,
     )
     # Framing: small unit = PATS-like wide shot, large unit = Vlogger-like close-up.
-    unit = float(rng.uniform(0.08, 0.135))
-    framing = Framing(
+    lo, hi = _UNIT_RANGE[framing]
+    unit = lo + (hi - lo) * float(rng.uniform(0.0, 1.0))
+    framing_ = Framing(
         unit=unit,
         center_x=float(rng.uniform(0.4, 0.6)),
         head_y=float(rng.uniform(0.2, 0.25) + (0.135 - unit) * 0.8),
@@ -145,4 +158,4 @@ def make_identity(seed: int) -> Identity:
         mouth_gain=float(rng.uniform(0.8, 1.2)),
         blink_rate=float(rng.uniform(0.15, 0.45)),
     )
-    return Identity(seed=int(seed), appearance=appearance, framing=framing, style=style)
+    return Identity(seed=int(seed), appearance=appearance, framing=framing_, style=style)
