@@ -33,7 +33,7 @@ def test_world_to_video(tmp_path, capsys):
                  "--data.num_frames=17", f"--data.vae={vae}", "--data.known_frames_prob=0.5",
                  "--model.audio_dim=384", "--model.mllm_dim=384", f"--run.out_dir={run}", "--run.max_steps=3",
                  "--run.val_every=3", "--run.val_steps=1", "--run.val_split=train", "--run.tensorboard=false",
-                 "--run.log_every=1", "--run.export_steps=2", "--run.export_dtype=float16",
+                 "--run.log_every=1", "--run.device=cpu", "--run.export_steps=2", "--run.export_dtype=float16",
                  "--optim.decay=cosine"]) == 0
     sample = run / "samples" / "step_0000003.mp4"
     assert probe_video(sample).num_frames == 17  # the validation clip (17 frames) regenerated

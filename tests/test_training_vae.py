@@ -51,7 +51,8 @@ def test_train_vae_resumes_where_a_crash_stopped_it(tmp_path, monkeypatch):
     from physavatar.training.vae import VaeTrainArgs, train_vae
 
     data = make_clips(tmp_path / "data")
-    common = dict(data=str(data), batch_size=2, base_dim=4, z_dim=4, crop=16, steps=12, save_every=5, lr=3e-3)
+    common = dict(data=str(data), batch_size=2, base_dim=4, z_dim=4, crop=16, steps=12, save_every=5, lr=3e-3,
+                  device="cpu")
     whole = train_vae(VaeTrainArgs(out=str(tmp_path / "whole"), **common), progress=False)
 
     real_batch, calls = vae_training._batch, []
@@ -73,8 +74,12 @@ def test_train_vae_resumes_where_a_crash_stopped_it(tmp_path, monkeypatch):
 
     shutil.copytree(tmp_path / "resumed.ckpt", tmp_path / "other.ckpt")
     monkeypatch.setattr(vae_training, "_batch", real_batch)
-    # the crashed run said device "auto": a device is where a run happens, not what it is, so "cpu" resumes it
-    resumed = train_vae(VaeTrainArgs(out=str(out), device="cpu", **common), progress=False)
+    # a device is where a run happens, not what it is: a state saved by a run on a GPU resumes on the CPU
+    state_path = tmp_path / "resumed.ckpt" / "state.pt"
+    state = torch.load(state_path, weights_only=True)
+    state["args"]["device"] = "cuda"
+    torch.save(state, state_path)
+    resumed = train_vae(VaeTrainArgs(out=str(out), **common), progress=False)
     assert not (tmp_path / "resumed.ckpt").exists()
     assert resumed["final_reconstruction_loss"] == whole["final_reconstruction_loss"]
     assert resumed["held_out_psnr_db"] == whole["held_out_psnr_db"]

@@ -30,8 +30,13 @@ def test_portrait_framing_is_the_same_person_closer():
         assert portrait.appearance == mixed.appearance and portrait.style == mixed.style
         assert portrait.framing.center_x == mixed.framing.center_x
         assert 0.08 <= mixed.framing.unit <= 0.135 and 0.16 <= portrait.framing.unit <= 0.2
-        # the larger the person, the higher the head sits, so chest and hands stay in the frame
+        # the larger the person, the higher the head sits, so the chest stays in the frame
         assert portrait.framing.head_y < mixed.framing.head_y
+    # mixed framing draws exactly the people of datasets made before framings existed (clip 0 of seed 0)
+    old = make_identity(3964924996)
+    assert (old.framing.unit, old.framing.center_x, old.framing.head_y) == (
+        0.08553738099944674, 0.5803457530188784, 0.2529245250297177)
+    assert old.appearance.skin == (230, 178, 133) and old.appearance.hair_style == "bald"
     with pytest.raises(ValueError, match="framing 'tight'"):
         make_identity(0, "tight")
 

@@ -5,8 +5,9 @@
     physavatar demo --audio me.wav --out me.mp4          # the identity speaks your recording
 
 The identity (reference image) is made from --seed by the synthetic world (docs/world.md), framed as the
-model's training data were (its training card); nobody in the demo model's training data looks like it. The speech comes from espeak-ng, or from the bundled Piper voice on a
-pip-only machine. How the model was made and how good it is: docs/demo.md.
+model's training data were (its training card); nobody in the demo model's training data looks like it. The
+speech comes from espeak-ng, or from the bundled Piper voice on a pip-only machine. How the model was made
+and how good it is: docs/demo.md.
 """
 
 from __future__ import annotations

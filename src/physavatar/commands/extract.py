@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="only clips of this split (train/val/test)")
     parser.add_argument("--shard", default="0/1", help="K/N: only every N-th clip starting at K, so N processes "
                         "share the work (e.g. 0/2 and 1/2 on two cores)")
-    parser.add_argument("--device", default="cpu", help="where the VAE encodes: cpu (default), cuda, or auto (CUDA "
-                        "when there is one)")
+    parser.add_argument("--device", default="auto", help="where the VAE encodes: auto (CUDA when there is one, "
+                        "default), cpu, cuda, cuda:1, ...")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if not model.exists():
         raise FileNotFoundError(f"{model}: no such pipeline folder; pass --model (a folder written by "
                                 "`physavatar train` or PhysAvatarPipeline.save_pretrained)")
-    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    from physavatar.device import resolve_device
+
+    device = resolve_device(args.device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     pipe = PhysAvatarPipeline.from_pretrained(model, device=device, dtype=dtype)
     result = pipe.generate(
         args.image, args.audio, args.out, edit=args.edit, num_steps=args.steps, audio_scale=args.audio_scale,

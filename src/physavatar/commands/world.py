@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     make.add_argument("--clips-per-identity", type=int, default=4, help="clips of each person (default 4)")
     make.add_argument("--framing", choices=("mixed", "portrait"), default="mixed",
-                      help="mixed: wide shots to close-ups (default); portrait: head, chest and hands, the face "
-                           "about twice as large (the demo model's framing)")  # fmt: skip
+                      help="mixed: wide shots to close-ups (default); portrait: head and chest, the hands when "
+                           "they gesture, the face about twice as large (configs/demo_portrait.yaml)")  # fmt: skip
     make.add_argument("--quiet", action="store_true", help="no progress bar")
 
     show = sub.add_parser("show", help="render one identity talking: contact sheet .png or video .mp4")

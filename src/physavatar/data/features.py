@@ -59,7 +59,7 @@ def extract_features(
     shard: tuple[int, int] = (0, 1),
     known_frames: tuple[int, int] | None = (5, 4),
     progress: bool = True,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> ExtractReport:
     """Compute every missing feature of every clip in `root` (see module docstring).
 
@@ -86,13 +86,23 @@ def extract_features(
     report = ExtractReport(clips=len(rows))
     audio_encoder = plan_model = pose_encoder = codec = None
     if vae is not None:
-        import torch
-
+        from physavatar.device import resolve_device
         from physavatar.models.vae import LatentCodec, frames_to_tensor, interpolation_frame_mask, known_frames_latents
 
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        codec = LatentCodec.from_pretrained(vae, device=device)
+        codec = LatentCodec.from_pretrained(vae, device=resolve_device(device))
+
+    def missing(kind: str) -> bool:
+        return any(not feature_paths(root / r["path"], audio_backend or "none", planner or "none", "none")[kind]
+                   .exists() for r in rows)  # fmt: skip
+
+    # An encoder loads only if some clip lacks its features, and before the clip loop: a backend that cannot load
+    # is one error now, not one skipped clip after another.
+    if audio_backend and missing("audio"):
+        audio_encoder = load_audio_encoder(AudioEncoderConfig(backend=audio_backend))
+    if planner and missing("plan"):
+        from physavatar.encoders.planner import PlannerConfig, load_planner
+
+        plan_model = load_planner(PlannerConfig(backend=planner))
 
     for row in tqdm(rows, desc=f"extract {root}", unit="clip", disable=not progress):
         clip_dir = root / row["path"]
@@ -101,17 +111,11 @@ def extract_features(
             meta = json.loads((clip_dir / "meta.json").read_text())
             num_frames = int(meta["num_frames"])
             wav = None
-            if audio_backend and not paths["audio"].exists():
-                if audio_encoder is None:
-                    audio_encoder = load_audio_encoder(AudioEncoderConfig(backend=audio_backend))
+            if audio_encoder is not None and not paths["audio"].exists():
                 wav = load_audio(clip_dir / "audio.wav", validate=False)
                 audio_encoder.encode(wav, num_frames=num_frames, name=str(clip_dir)).save(paths["audio"])
                 report.written["audio"] += 1
-            if planner and not paths["plan"].exists():
-                if plan_model is None:
-                    from physavatar.encoders.planner import PlannerConfig, load_planner
-
-                    plan_model = load_planner(PlannerConfig(backend=planner))
+            if plan_model is not None and not paths["plan"].exists():
                 wav = load_audio(clip_dir / "audio.wav", validate=False) if wav is None else wav
                 image = Image.open(clip_dir / "reference.png").convert("RGB")
                 plan = plan_model.plan(image, wav)

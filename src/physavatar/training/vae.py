@@ -134,6 +134,7 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     from tqdm import tqdm
 
     from physavatar.constants import num_latent_frames
+    from physavatar.device import resolve_device
     from physavatar.io.atomic import atomic_dir
 
     num_latent_frames(args.window)  # 1 + 4k
@@ -150,8 +151,7 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
         raise ValueError(f"--crop {args.crop}: use a multiple of 8 no larger than the frames (0: whole frames)")
     if min(len(v) for v in videos) < args.window:
         raise ValueError(f"clips are shorter than --window {args.window} frames")
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)  # fmt: skip
+    device = resolve_device(args.device)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     if args.init:
@@ -171,7 +171,7 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     step, losses, seconds = 0, [], 0.0
     if (ckpt / "state.pt").exists():
         try:
-            state = torch.load(ckpt / "state.pt", weights_only=True, map_location=device)
+            state = torch.load(ckpt / "state.pt", weights_only=True, map_location="cpu")
         except Exception as err:  # noqa: BLE001 - any unpickling failure means the same thing here
             raise ValueError(f"{ckpt / 'state.pt'} is unreadable ({type(err).__name__}); delete {ckpt} to start "
                              "over") from None
@@ -181,7 +181,7 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"].cpu())
+        torch.set_rng_state(state["torch_rng"])
         step, losses, seconds = state["step"], state["losses"], state["seconds"]
     start = time.perf_counter() - seconds
     bar = tqdm(range(step, args.steps), unit="step", disable=not progress, desc="train vae", initial=step,
@@ -229,7 +229,8 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     card = {"args": asdict(args), "init_card": _card(args.init), "train_seconds": round(time.perf_counter() - start, 1),
             "final_reconstruction_loss": float(np.mean(losses[-20:])) if losses else None,
             "loss_curve": [round(float(np.mean(losses[i:i + 50])), 4) for i in range(0, len(losses), 50)],
-            "held_out_psnr_db": round(held_psnr, 2), "parameters": sum(p.numel() for p in vae.parameters())}
+            "held_out_psnr_db": round(held_psnr, 2), "parameters": sum(p.numel() for p in vae.parameters()),
+            "device": str(device)}
     with atomic_dir(args.out, overwrite=True) as tmp:
         vae.to("cpu").save_pretrained(tmp)
         (tmp / "training_card.json").write_text(json.dumps(card, indent=1))

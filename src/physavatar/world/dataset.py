@@ -108,7 +108,8 @@ def _check_same_dataset(out: Path, row: dict, cfg: WorldDatasetConfig) -> None:
     if meta.get("source") != "world":
         raise ValueError(f"--out {out} holds clips from {meta.get('source')!r}, not the world; choose another --out")
     was = {"seed": meta.get("dataset_seed"), "size": meta["size"][0], "frames": meta["num_frames"],
-           "clips-per-identity": meta.get("clips_per_identity", 4), "framing": meta.get("framing", "mixed")}  # fmt: skip
+           "clips-per-identity": meta.get("clips_per_identity", 4),
+           "framing": meta.get("framing", "mixed")}  # fmt: skip
     now = {"seed": cfg.seed, "size": cfg.size, "frames": cfg.frames, "clips-per-identity": cfg.clips_per_identity,
            "framing": cfg.framing}  # fmt: skip
     if was != now:

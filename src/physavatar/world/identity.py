@@ -101,8 +101,8 @@ def _random_colour(rng: np.random.Generator, lo: int = 20, hi: int = 235, grey: 
 
 FRAMINGS = ("mixed", "portrait")
 # Head unit as a fraction of the frame: "mixed" spans PATS-like wide shots to Vlogger-like close-ups;
-# "portrait" is head, chest and hands at every draw, with the face about twice as large as the mixed mean
-# (the mouth spans ~2 latent pixels of an 8x VAE at 128 px instead of ~1: the demo model's framing).
+# "portrait" is head and chest, the hands when they gesture, with the face about twice as large as the mixed
+# mean (the lips span ~2 latent pixels of an 8x VAE at 128 px instead of ~1: configs/demo_portrait.yaml).
 _UNIT_RANGE = {"mixed": (0.08, 0.135), "portrait": (0.16, 0.2)}
 
 
@@ -142,9 +142,8 @@ def make_identity(seed: int, framing: str = "mixed") -> Identity:
         bg_colour_b=bg_b,
     )
     # Framing: small unit = PATS-like wide shot, large unit = Vlogger-like close-up.
-    lo, hi = _UNIT_RANGE[framing]
-    unit = lo + (hi - lo) * float(rng.uniform(0.0, 1.0))
-    framing_ = Framing(
+    unit = float(rng.uniform(*_UNIT_RANGE[framing]))  # one draw in either framing: the rest stays the same
+    shot = Framing(
         unit=unit,
         center_x=float(rng.uniform(0.4, 0.6)),
         head_y=float(rng.uniform(0.2, 0.25) + (0.135 - unit) * 0.8),
@@ -158,4 +157,4 @@ def make_identity(seed: int, framing: str = "mixed") -> Identity:
         mouth_gain=float(rng.uniform(0.8, 1.2)),
         blink_rate=float(rng.uniform(0.15, 0.45)),
     )
-    return Identity(seed=int(seed), appearance=appearance, framing=framing_, style=style)
+    return Identity(seed=int(seed), appearance=appearance, framing=shot, style=style)
