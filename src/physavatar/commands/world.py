@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# world.identity.FRAMINGS, written out: importing it would load numpy at every CLI start
+FRAMINGS = ("mixed", "portrait")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -22,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--frames", type=int, default=81, help="frames per clip, 1 + 4k (default 81)")
     make.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     make.add_argument("--clips-per-identity", type=int, default=4, help="clips of each person (default 4)")
-    make.add_argument("--framing", choices=("mixed", "portrait"), default="mixed",
+    make.add_argument("--framing", choices=FRAMINGS, default="mixed",
                       help="mixed: wide shots to close-ups (default); portrait: head and chest, the hands when "
                            "they gesture, the face about twice as large (configs/demo_portrait.yaml)")  # fmt: skip
     make.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -34,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--size", type=int, default=256)
     show.add_argument("--frames", type=int, default=81, help="frames of synthetic speech (ignored with --audio)")
     show.add_argument("--language", help="speech language (en, en-gb, de, fr, es, it, pt)")
-    show.add_argument("--framing", choices=("mixed", "portrait"), default="mixed", help="see `world make`")
+    show.add_argument("--framing", choices=FRAMINGS, default="mixed", help="see `world make`")
     show.add_argument("--columns", type=int, default=8, help="frames on the contact sheet")
     show.add_argument("--out", required=True, help=".png = contact sheet, .mp4 = video with audio + skeleton")
 

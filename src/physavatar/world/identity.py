@@ -99,11 +99,11 @@ def _random_colour(rng: np.random.Generator, lo: int = 20, hi: int = 235, grey: 
     return tuple(int(c) for c in rgb)
 
 
-FRAMINGS = ("mixed", "portrait")
 # Head unit as a fraction of the frame: "mixed" spans PATS-like wide shots to Vlogger-like close-ups;
 # "portrait" is head and chest, the hands when they gesture, with the face about twice as large as the mixed
 # mean (the lips span ~2 latent pixels of an 8x VAE at 128 px instead of ~1: configs/demo_portrait.yaml).
 _UNIT_RANGE = {"mixed": (0.08, 0.135), "portrait": (0.16, 0.2)}
+FRAMINGS = tuple(_UNIT_RANGE)
 
 
 def make_identity(seed: int, framing: str = "mixed") -> Identity:
