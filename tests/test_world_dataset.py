@@ -82,6 +82,18 @@ def test_resume_with_other_settings_is_refused(dataset):
     assert len(read_manifest(out)) == 3
 
 
+def test_resume_of_another_world_version_is_refused(tmp_path):
+    out = tmp_path / "old"
+    make_dataset(WorldDatasetConfig(out=str(out), clips=1, seed=5, frames=FRAMES), progress=False)
+    meta_path = out / "clips" / "000000" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["world_version"] = 1  # as written before the speech became varied
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="world version 1, this is version 2"):
+        make_dataset(WorldDatasetConfig(out=str(out), clips=2, seed=5, frames=FRAMES), progress=False)
+    assert len(read_manifest(out)) == 1
+
+
 def test_portrait_framing_is_recorded_and_kept_on_resume(tmp_path):
     out = tmp_path / "portrait"
     make_dataset(WorldDatasetConfig(out=str(out), clips=1, seed=5, frames=FRAMES, framing="portrait"), progress=False)

@@ -23,7 +23,7 @@ import numpy as np
 from physavatar.constants import FPS, SAMPLE_RATE
 from physavatar.data.manifest import MANIFEST, read_manifest, repair_jsonl
 
-WORLD_VERSION = 1
+WORLD_VERSION = 2  # 2: varied speech (world/speech.py)
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,9 @@ def _check_same_dataset(out: Path, row: dict, cfg: WorldDatasetConfig) -> None:
     meta = json.loads(meta_path.read_text())
     if meta.get("source") != "world":
         raise ValueError(f"--out {out} holds clips from {meta.get('source')!r}, not the world; choose another --out")
+    if meta.get("world_version", 1) != WORLD_VERSION:  # another version speaks otherwise: one manifest, one world
+        raise ValueError(f"--out {out} was made by world version {meta.get('world_version', 1)}, this is version "
+                         f"{WORLD_VERSION} (docs/world.md); choose another --out")
     was = {"seed": meta.get("dataset_seed"), "size": meta["size"][0], "frames": meta["num_frames"],
            "clips-per-identity": meta.get("clips_per_identity", 4),
            "framing": meta.get("framing", "mixed")}  # fmt: skip

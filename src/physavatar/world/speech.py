@@ -1,9 +1,15 @@
-"""Speech for the synthetic world: varied sentences spoken by espeak-ng, joined with pauses.
+"""Speech for the synthetic world: varied phrases spoken by espeak-ng, joined with pauses.
 
 `make_speech(seed, num_frames)` returns exactly `num_frames * SAMPLES_PER_FRAME` samples of 16 kHz mono
 float32 audio plus the text, the voice settings and the sample ranges of the inserted pauses. Every clip
 holds at least one pause of >= 0.3 s, so silence (and the closed mouth it must show) is always present.
 espeak-ng is called as a subprocess writing WAV to stdout (~15 ms a phrase).
+
+Phrases come from three sources (`make_phrase`): a small grammar per language (sentences that sound like
+sentences), a shuffle of ~300 everyday English words, and pronounceable made-up words built from each
+language's spelling. World version 1 spoke the grammar only; a model trained on it learned the mouths of the
+grammar's few dozen words instead of a general sound-to-lip mapping (docs/demo.md, "Portrait framing"), so
+version 2 spends most phrases on the open-ended sources.
 """
 
 from __future__ import annotations
@@ -77,6 +83,53 @@ _LEXICON: dict[str, tuple[str, list[str], list[str], list[str], list[str]]] = {
         ["e depois", "mas", "então", "porque"],
     ),
 }  # fmt: skip
+# Everyday English words for word-salad phrases: real words, in orders no grammar would produce. No content word
+# of benchmarks/bench_demo.py's held-out sentences is here, so that benchmark stays free speech the model never heard.
+_WORDS = """
+apple answer army baby bag ball bank basket bath beach bean bear bed bell belt bird birthday biscuit blanket
+blood boat body bone book boot bottle bottom box boy brain bread bridge brother brush bucket butter button
+cake camera candle cap car card carpet cat chain chair cheese chicken child chin church circle city cloud coat
+collar colour comb cook copper corner cotton cow crack cup curtain cushion dinner doctor dog door dragon drawer
+dress drink dust ear earth egg elbow engine eye face farm feather finger fire fish flag floor flower fly foot
+fork fruit glass glove goat gold grass guitar hair hammer hand hat head heart hill holiday honey hook horse
+hospital house island jacket jelly jewel judge kettle key king kitchen kite knee knife knot lamp lemon library
+lip lock machine map market match meal milk mirror money monkey moon mother mountain mouse mouth nail neck
+needle nest net nose nut ocean office onion orange oven owl page paint paper parcel parrot pencil pepper piano
+picture pig pillow pin pipe plane plate pocket potato prison pump puzzle queen rabbit radio rail ring river road
+robot roof room root rope rose salt sand school scissors sheep shelf ship shirt shoe silver sister skirt sky
+snake sock soup spoon square stamp star stick stone street sugar sun table tail teeth thumb ticket tiger toe
+tomato tongue tooth towel tower town toy tree truck umbrella uncle valley village violin wall watch water wheel
+whistle wing winter wire wolf wood wool yellow zebra zero
+angry bitter bright broken busy careful cheap clever cold crooked curly dark deep delicious dizzy dry dusty
+early empty enormous fancy fast fierce flat fluffy fresh friendly funny gentle giant golden greedy happy heavy
+hollow honest hungry icy jolly kind lazy little lonely lucky magic messy narrow noisy odd orange polite proud
+purple quick quiet rapid rich rotten rough round sharp shiny short silly slippery slow smooth soft sour spicy
+square sticky strong sweet tall tender thick thin tidy tiny ugly warm wet wide wild wise wooden young
+ask bake bite blow borrow bounce breathe bring build burn carry catch chase cheer chew climb clap cough crawl
+cry cut dance dig dive draw dream drop eat explain fall feed fight fill find fix float fold follow forgive
+giggle grab grow hang hide hop hug hunt invent jump kick kiss knock laugh lift listen lose march measure melt
+mix move nod obey paint pick plant play point pour pull push reach read ride roll run scream search shake
+shout sing sit skip sleep slide sneeze spill spin splash squeeze stand stir swim swing teach throw tickle
+travel wander wash whisper wink wish wobble worry write yawn yell
+also almost always anyway away behind below beside beyond during every maybe never often perhaps quite
+rather really since so still through under until very where while why without yet yesterday
+""".split()
+_WORDS = list(dict.fromkeys(_WORDS))  # a few words are both noun and adjective or verb
+# Spelling pieces for made-up words: onsets, vowels, codas; espeak-ng reads them with the language's own rules.
+_SYLLABLES: dict[str, tuple[list[str], list[str], list[str]]] = {
+    "en": ("b d f g h j k l m n p r s t v w y z ch sh th br bl cr dr fl gr pl pr sk sl sp st tr".split(),
+           "a e i o u ee oo ai ay ea oa ou ow ie".split(), ["", "", "", ""] + "n m t k s l p d ng st nd rk".split()),
+    "de": ("b d f g h j k l m n p r s t w z sch pf kr st sp tr".split(),
+           "a e i o u ä ö ü ei au ie eu".split(), ["", "", ""] + "n m t ch s l r ng nd".split()),
+    "fr": ("b d f g j l m n p r s t v ch gr pr tr".split(),
+           "a e i o u ou eau é è oi an on in".split(), ["", "", "", ""] + "r l s".split()),
+    "es": ("b d f g j l m n p r s t v ll ch br pr tr".split(),
+           "a e i o u ia ue".split(), ["", "", "", ""] + "n s r l".split()),
+    "it": ("b d f g l m n p r s t v z gn sc br pr tr".split(),
+           "a e i o u ia io".split(), ["", "", "", ""] + "n l r".split()),
+    "pt": ("b d f g j l m n p r s t v lh nh ch br tr".split(),
+           "a e i o u ão ei ou".split(), ["", "", "", ""] + "s r l m".split()),
+}  # fmt: skip
 LANGUAGES = tuple(_LEXICON)
 # Weights: mostly English (the paper's data), some of every other language.
 _LANGUAGE_P = np.array([0.45, 0.15, 0.08, 0.08, 0.08, 0.08, 0.08])
@@ -110,6 +163,28 @@ class Speech:
         for a, b in self.pauses:
             silent[a:b] = True
         return silent[: num_frames * SAMPLES_PER_FRAME].reshape(num_frames, -1).all(axis=1)
+
+
+def make_phrase(rng: np.random.Generator, language: str = "en") -> str:
+    """One phrase: a grammar sentence (1/3), everyday words in random order (English, 1/3), or made-up words."""
+    u = rng.random()
+    if u < 1 / 3:
+        return make_sentence(rng, language)
+    if u < 2 / 3 and language.startswith("en"):
+        words = [_WORDS[int(i)] for i in rng.integers(len(_WORDS), size=int(rng.integers(2, 9)))]
+    else:
+        words = [make_word(rng, language) for _ in range(int(rng.integers(2, 7)))]
+    if rng.random() < 0.15:  # espeak reads digits as number words: another set of mouth shapes
+        words.insert(int(rng.integers(len(words) + 1)), str(int(rng.integers(0, 10_000))))
+    text = " ".join(words)
+    return text[0].upper() + text[1:] + ("?" if rng.random() < 0.15 else ".")
+
+
+def make_word(rng: np.random.Generator, language: str = "en") -> str:
+    """A pronounceable made-up word of 1-3 syllables in the language's spelling."""
+    onsets, vowels, codas = _SYLLABLES[language[:2]]
+    pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+    return "".join(pick(onsets) + pick(vowels) + pick(codas) for _ in range(int(rng.integers(1, 4))))
 
 
 def make_sentence(rng: np.random.Generator, language: str = "en") -> str:
@@ -160,7 +235,7 @@ def make_speech(seed: int, num_frames: int, language: str | None = None) -> Spee
     if pos:
         pauses.append((0, pos))
     while pos < total:
-        phrase = make_sentence(rng, language)
+        phrase = make_phrase(rng, language)
         if rng.random() < 0.5:  # short phrases make more pauses per clip
             words = phrase.rstrip(".!?").split()
             phrase = " ".join(words[: int(rng.integers(2, max(3, len(words))))]).rstrip(",") + "."
