@@ -59,7 +59,7 @@ def untrained_pipeline(pipe):
     torch.manual_seed(0)
     fresh = PhysAvatarTransformer3DModel.from_config(pipe.transformer.config)
     return PhysAvatarPipeline(fresh.eval(), pipe.vae, pipe.scheduler, **{k: pipe.config[k] for k in (
-        "size", "chunk_frames", "audio_backend", "planner", "num_steps")})
+        "size", "chunk_frames", "audio_backend", "planner", "num_steps", "audio_scale")})
 
 
 def generate(pipe, reference: np.ndarray, wav: np.ndarray, out: Path, seed: int = 0) -> dict:
@@ -260,6 +260,7 @@ def main() -> int:
     report = {
         "model": str(model),
         "framing": framing,
+        "audio_scale": float(pipe.config.get("audio_scale", 2.0)),  # the model's own (PhysAvatarPipeline.generate)
         "cases": len(rows["demo"]),
         "voices": voices_used,
         "threads": torch.get_num_threads(),

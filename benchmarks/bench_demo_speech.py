@@ -1,4 +1,4 @@
-"""Lip sync of a demo pipeline by kind of speech: the world's own grammar against free sentences.
+"""Lip sync of a demo pipeline by kind of speech: the world's own speech against free sentences.
 
     python benchmarks/bench_demo_speech.py --model runs/demo_portrait_stage2/pipeline --json speech.json
 
@@ -7,10 +7,13 @@ free sentences, where the portrait candidate's lips stopped following (docs/demo
 one separates the two: every case goes through `PhysAvatarPipeline.generate` with its defaults, spoken by a new
 person of the model's framing with a voice of the world's training list, and scores the correlation (lag 0) of
 the generated mouth darkness with the world renderer's truth for the same speech (evaluation/world_quality):
-  grammar    N clips of the world's English grammar (`world.speech.make_speech`, new seeds), --seconds long
+  world      N clips of the world's English speech (`world.speech.make_speech`, new seeds), --seconds long:
+             version 1 spoke small grammars only, version 2 (WORLD_VERSION) mostly word salad and made-up words
   sentences  bench_demo.py's held-out sentences, the same people and voices
-For the free sentences it also scores the frames of the odd chunks, of the interpolated even chunks and of the
-first chunk alone (generated like a single window). ~4 min per 4 cases of each kind on 2 cores.
+Each case's correlation is also split into its two parts: within speech only (do the lips follow the
+syllables?) and the mouth's darkness while speaking / in pauses of >= 5 frames (does it shut in gaps?). For the free
+sentences it also scores the frames of the odd chunks, of the interpolated even chunks and of the first chunk
+alone (generated like a single window). ~4 min per 4 cases of each kind on 2 cores.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="pipeline folder (default: the shipped demo model)")
     parser.add_argument("--cases", type=int, default=4, help="cases of each kind of speech (max 6)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each grammar clip")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each world-speech clip")
+    parser.add_argument("--audio-scale", type=float,
+                        help="audio guidance scale (default: the model's own, its model_index.json audio_scale; paper: 2)")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
 
@@ -50,11 +55,12 @@ def main() -> int:
     from physavatar.commands.demo import model_framing
     from physavatar.commands.generate import default_model_dir
     from physavatar.constants import FPS
-    from physavatar.evaluation.world_quality import lip_sync, mouth_darkness
+    from physavatar.evaluation.world_quality import lip_sync, mouth_darkness, pause_frames
     from physavatar.inference.chunks import plan_interleaved
     from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.io.video import read_video
     from physavatar.world.clip import drive_avatar
+    from physavatar.world.dataset import WORLD_VERSION
     from physavatar.world.identity import make_identity
     from physavatar.world.speech import make_speech
 
@@ -67,10 +73,23 @@ def main() -> int:
     def corr(generated: np.ndarray, truth: np.ndarray) -> float:
         return lip_sync(generated, truth)["corr"]  # bench_demo.py's lip-sync measure, at lag 0
 
+    def pauses_and_syllables(generated: np.ndarray, truth: np.ndarray, wav: np.ndarray) -> dict:
+        """Lag-0 correlation has two parts: speech against pauses (the mouth shut in gaps of >= 5 frames) and the
+        syllables within speech. Scored apart, with the darkness of each in generated and true frames."""
+        pauses = pause_frames(wav, len(truth))
+        speech = ~pauses
+        return {"pause_fraction": round(float(pauses.mean()), 3),
+                "speech_only_corr": corr(generated[speech], truth[speech]),
+                "generated_speech_pause": [round(float(generated[m].mean()), 3) if m.any() else None
+                                           for m in (speech, pauses)],
+                "truth_speech_pause": [round(float(truth[m].mean()), 3) if m.any() else None
+                                       for m in (speech, pauses)]}
+
     def run(tag: str, wav: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
         truth = drive_avatar(make_identity(IDENTITY_SEEDS[i], framing), wav, clip_seed=i, size=int(pipe.config.size))
         out = tmp / f"{tag}_{i}.mp4"
-        pipe.generate(Image.fromarray(truth.reference), truth.wav, out, seed=i, progress=False)
+        pipe.generate(Image.fromarray(truth.reference), truth.wav, out, seed=i, audio_scale=args.audio_scale,
+                      progress=False)
         frames = read_video(out)
         n = min(len(frames), len(truth.frames))
         unit = truth.identity.framing.unit
@@ -78,11 +97,15 @@ def main() -> int:
                 mouth_darkness(truth.frames[:n], truth.keypoints[:n], unit))
 
     cases = min(args.cases, len(SENTENCES))
-    report: dict = {"model": str(model), "framing": framing, "grammar": [], "sentences": []}
+    audio_scale = float(pipe.config.get("audio_scale", 2.0) if args.audio_scale is None else args.audio_scale)
+    report: dict = {"model": str(model), "framing": framing, "audio_scale": audio_scale,
+                    "world_version": WORLD_VERSION, "world": [],
+                    "sentences": []}
     for i in range(cases):
-        grammar = make_speech(70_000 + i, int(args.seconds * FPS), language="en")
-        generated, truth = run("grammar", grammar.wav, i)
-        report["grammar"].append({"corr": corr(generated, truth)})
+        world = make_speech(70_000 + i, int(args.seconds * FPS), language="en")
+        generated, truth = run("world", world.wav, i)
+        report["world"].append({"corr": corr(generated, truth), **pauses_and_syllables(generated, truth, world.wav),
+                                "text": world.text})
         wav, voice = speech(SENTENCES[i], TRAINING_VOICES[i])
         generated, truth = run("sentence", wav, i)
         n = len(generated)
@@ -91,13 +114,18 @@ def main() -> int:
             if c.kind == "odd":
                 odd[c.output[0] : c.output[1]] = True
         row = {"voice": voice, "corr": corr(generated, truth), "odd_chunks": corr(generated[odd], truth[odd]),
-               "even_chunks": corr(generated[~odd], truth[~odd]), "first_chunk": corr(generated[:chunk], truth[:chunk])}
+               "even_chunks": corr(generated[~odd], truth[~odd]), "first_chunk": corr(generated[:chunk], truth[:chunk]),
+               **pauses_and_syllables(generated, truth, wav)}
         report["sentences"].append(row)
-        print(f"case {i}: grammar {report['grammar'][-1]['corr']}, sentence {row}", file=sys.stderr, flush=True)
+        print(f"case {i}: world {report['world'][-1]['corr']}, sentence {row}", file=sys.stderr, flush=True)
     report["summary"] = {
-        "grammar_corr": mean([r["corr"] for r in report["grammar"]]),
+        **{f"world_{k}": mean([r[k] for r in report["world"]]) for k in ("corr", "speech_only_corr", "pause_fraction")},
         **{f"sentences_{k}": mean([r[k] for r in report["sentences"]])
-           for k in ("corr", "odd_chunks", "even_chunks", "first_chunk")},
+           for k in ("corr", "speech_only_corr", "pause_fraction", "odd_chunks", "even_chunks", "first_chunk")},
+        **{f"{kind}_{who}_speech_pause": [mean([r[f"{who}_speech_pause"][j] for r in report[kind]
+                                                if r[f"{who}_speech_pause"][j] is not None] or [np.nan])
+                                          for j in (0, 1)]
+           for kind in ("world", "sentences") for who in ("generated", "truth")},
     }
     print(json.dumps(report["summary"], indent=1))
     if args.json:

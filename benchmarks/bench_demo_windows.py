@@ -31,16 +31,21 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
+def corrcoef(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a, b)[0, 1]) if len(a) > 2 and a.std() > 0 and b.std() > 0 else 0.0
+
+
 def clip_unit(clip_dir: Path) -> float:
     meta = json.loads((clip_dir / "meta.json").read_text())
     return float(meta["identity"]["framing"]["unit"])
 
 
-def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float, seed: int) -> dict:
+def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float | None, seed: int) -> dict:
     import torch
 
     from physavatar.data.dataset import ClipDataset
-    from physavatar.evaluation.world_quality import mouth_darkness
+    from physavatar.evaluation.world_quality import mouth_darkness, pause_frames
+    from physavatar.io.audio import load_audio
     from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.inference.sampler import GuidanceArgs, denoise_window
     from physavatar.io.video import read_video
@@ -49,6 +54,7 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
     pipe = PhysAvatarPipeline.from_pretrained(model)
     codec = LatentCodec(pipe.vae)
     # the pipeline's defaults (PhysAvatarPipeline.generate)
+    audio_scale = float(pipe.config.get("audio_scale", 2.0) if audio_scale is None else audio_scale)
     guidance = GuidanceArgs(num_steps=int(pipe.config.get("num_steps", 50)), audio_scale=audio_scale,
                             plan_scale=1.0, context_scale=1.1, shift=float(pipe.scheduler.config.shift))
     dtype = pipe.transformer.dtype
@@ -75,10 +81,12 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
         keypoints, unit = np.load(clip_dir / "keypoints.npy"), clip_unit(clip_dir)
         true_dark = mouth_darkness(truth, keypoints, unit)
         is_open = true_dark > np.median(true_dark)
+        # speech only (pauses of >= 5 frames left out): do the lips follow the syllables, not just speech vs silence?
+        speech = ~pause_frames(load_audio(clip_dir / "audio.wav"), len(truth))
         row = {"clip": clip_dir.name, "psnr": psnr(generated, truth)}
         for name, video in (("model", generated), ("truth_vae", through_vae), ("truth", truth)):
             dark = mouth_darkness(video, keypoints, unit)
-            row[name] = {"corr": float(np.corrcoef(true_dark, dark)[0, 1]) if dark.std() > 0 else 0.0,
+            row[name] = {"corr": corrcoef(true_dark, dark), "speech_corr": corrcoef(true_dark[speech], dark[speech]),
                          "open": float(dark[is_open].mean()), "closed": float(dark[~is_open].mean())}
         rows.append(row)
         print(f"  {row['clip']}: corr {row['model']['corr']:+.2f}, open / closed {row['model']['open']:.3f} / "
@@ -87,7 +95,7 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
     def mean(name: str, key: str) -> float:
         return round(float(np.mean([r[name][key] for r in rows])), 3)
 
-    summary = {name: {key: mean(name, key) for key in ("corr", "open", "closed")}
+    summary = {name: {key: mean(name, key) for key in ("corr", "speech_corr", "open", "closed")}
                for name in ("model", "truth_vae", "truth")}
     corr = [r["model"]["corr"] for r in rows]
     summary["model"]["corr_sem"] = round(float(np.std(corr, ddof=1) / np.sqrt(len(corr))), 3) if len(corr) > 1 else None
@@ -105,7 +113,8 @@ def main() -> None:
                              "in the same order")
     parser.add_argument("--data", default="data/world", help="world dataset with extracted features (test split)")
     parser.add_argument("--clips", type=int, default=12, help="test clips, evenly spread over the split")
-    parser.add_argument("--audio-scale", type=float, default=2.0, help="audio guidance scale (pipeline default 2)")
+    parser.add_argument("--audio-scale", type=float,
+                        help="audio guidance scale (default: each model's own, its model_index.json audio_scale; paper: 2)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every clip and model")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()

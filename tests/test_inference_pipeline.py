@@ -249,3 +249,18 @@ def test_shift_reaches_the_sampling_schedule(pipe, tmp_path):
     # without a shift (and without steps) the pipeline samples as it was saved: its scheduler's shift, its steps
     default = pipe.generate(portrait(), speech(0.3), tmp_path / "d.mp4", progress=False)
     assert default.report["shift"] == 5.0 and default.report["steps"] == 50
+    assert default.report["audio_scale"] == 2.0  # the paper's, for a model that does not set its own
+
+
+def test_model_sets_its_own_audio_guidance(pipe, tmp_path):
+    # a model saved with its own audio_scale (the demo model's model_index.json) samples with it unless told otherwise
+    pipe.register_to_config(audio_scale=3.5)
+    try:
+        pipe.save_pretrained(tmp_path / "pipe")
+    finally:
+        pipe.register_to_config(audio_scale=2.0)
+    loaded = PhysAvatarPipeline.from_pretrained(tmp_path / "pipe")
+    assert json.loads((tmp_path / "pipe" / "model_index.json").read_text())["audio_scale"] == 3.5
+    own = loaded.generate(portrait(), speech(0.3), tmp_path / "a.mp4", num_steps=1, progress=False)
+    told = loaded.generate(portrait(), speech(0.3), tmp_path / "b.mp4", num_steps=1, audio_scale=1.0, progress=False)
+    assert own.report["audio_scale"] == 3.5 and told.report["audio_scale"] == 1.0

@@ -22,8 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "demo model")
     parser.add_argument("--steps", type=int, help="denoising steps (default: the model's own setting; the demo "
                         "model: its model_index.json num_steps; paper: 50)")
-    parser.add_argument("--audio-scale", type=float, default=2.0, help="classifier-free guidance scale of the audio "
-                        "(paper: 2.0); the unconditional audio is all-masked")
+    parser.add_argument("--audio-scale", type=float, help="classifier-free guidance scale of the audio (default: the "
+                        "model's own setting, its model_index.json audio_scale; paper: 2.0); the unconditional audio "
+                        "is all-masked")
     parser.add_argument("--plan-scale", type=float, default=1.0, help="guidance scale of the planner context "
                         "(1 = no extra pass)")
     parser.add_argument("--context-scale", type=float, default=1.1, help="VACE context scale (paper: 1.1)")

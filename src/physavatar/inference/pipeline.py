@@ -41,12 +41,14 @@ class PhysAvatarPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "transformer->vae"
 
     def __init__(self, transformer, vae, scheduler, size: int = 128, chunk_frames: int = 33,
-                 audio_backend: str = "default", planner: str = "default", num_steps: int = 50):
+                 audio_backend: str = "default", planner: str = "default", num_steps: int = 50,
+                 audio_scale: float = 2.0):
         super().__init__()
         self.register_modules(transformer=transformer, vae=vae, scheduler=scheduler)
-        # num_steps: this model's default number of denoising steps (paper: 50; the CPU demo model: fewer)
+        # num_steps / audio_scale: this model's default denoising steps and audio guidance (paper: 50 and 2.0; a
+        # small CPU model may want fewer steps and a stronger audio scale, measured in docs/demo.md)
         self.register_to_config(size=size, chunk_frames=chunk_frames, audio_backend=audio_backend, planner=planner,
-                                num_steps=num_steps)
+                                num_steps=num_steps, audio_scale=audio_scale)
         self._audio_encoder = None
         self._planner = None
 
@@ -71,7 +73,8 @@ class PhysAvatarPipeline(DiffusionPipeline):
         vae = AutoencoderKLWan.from_pretrained(path / "vae", torch_dtype=torch.float32)
         scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(path / "scheduler")
         pipe = cls(transformer, vae, scheduler, **{k: index[k] for k in ("size", "chunk_frames", "audio_backend",
-                                                                          "planner", "num_steps") if k in index})
+                                                                          "planner", "num_steps", "audio_scale")
+                                             if k in index})
         return pipe.to(device)
 
     @property
@@ -100,7 +103,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
         *,
         edit: str | None = None,
         num_steps: int | None = None,
-        audio_scale: float = 2.0,
+        audio_scale: float | None = None,
         plan_scale: float = 1.0,
         context_scale: float = 1.1,
         shift: float | None = None,
@@ -114,6 +117,8 @@ class PhysAvatarPipeline(DiffusionPipeline):
         """Generate the video for `audio` (a path or 16 kHz mono float array) from `image` (a path or PIL image).
 
         num_steps: denoising steps; None takes the pipeline's `num_steps` (50 unless the model says otherwise).
+        audio_scale: audio guidance scale; None takes the pipeline's `audio_scale` (2.0, the paper's, unless the model
+        says otherwise).
         shift: timestep shift of the sampling schedule; None takes the pipeline scheduler's (the shift the model
         was trained with; Wan: 5).
         """
@@ -131,6 +136,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
         if long_form not in LONG_FORM:
             raise ValueError(f"long_form={long_form!r}; choose one of {LONG_FORM}")
         num_steps = int(self.config.get("num_steps", 50) if num_steps is None else num_steps)
+        audio_scale = float(self.config.get("audio_scale", 2.0) if audio_scale is None else audio_scale)
         shift = float(self.scheduler.config.shift if shift is None else shift)
         if num_steps < 1:
             raise ValueError(f"num_steps={num_steps}: use at least 1 denoising step (50 in the paper)")
