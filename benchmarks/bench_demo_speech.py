@@ -11,8 +11,8 @@ the generated mouth darkness with the world renderer's truth for the same speech
              version 1 spoke small grammars only, version 2 (WORLD_VERSION) mostly word salad and made-up words
   sentences  bench_demo.py's held-out sentences, the same people and voices
 Each case's correlation is also split into its two parts: within speech only (do the lips follow the
-syllables?) and the mouth's darkness while speaking / in pauses of >= 5 frames (does it shut in gaps?). For the free
-sentences it also scores the frames of the odd chunks, of the interpolated even chunks and of the first chunk
+syllables?) and the mouth's darkness while speaking / in pauses of >= 5 frames (does it shut in gaps?). For the
+free sentences it also scores the frames of the odd chunks, of the interpolated even chunks and of the first chunk
 alone (generated like a single window). ~4 min per 4 cases of each kind on 2 cores.
 """
 
@@ -38,13 +38,20 @@ def mean(values: list[float]) -> float:
     return round(float(np.mean(values)), 3)
 
 
+def mean_or_none(values: list[float | None]) -> float | None:
+    """Mean of the cases that have the figure (a case without pauses has no pause darkness)."""
+    kept = [v for v in values if v is not None]
+    return mean(kept) if kept else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="pipeline folder (default: the shipped demo model)")
     parser.add_argument("--cases", type=int, default=4, help="cases of each kind of speech (max 6)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each world-speech clip")
     parser.add_argument("--audio-scale", type=float,
-                        help="audio guidance scale (default: the model's own, its model_index.json audio_scale; paper: 2)")
+                        help="audio guidance scale (default: the model's own, its model_index.json audio_scale; "
+                        "paper: 2)")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
 
@@ -99,8 +106,7 @@ def main() -> int:
     cases = min(args.cases, len(SENTENCES))
     audio_scale = float(pipe.config.get("audio_scale", 2.0) if args.audio_scale is None else args.audio_scale)
     report: dict = {"model": str(model), "framing": framing, "audio_scale": audio_scale,
-                    "world_version": WORLD_VERSION, "world": [],
-                    "sentences": []}
+                    "world_version": WORLD_VERSION, "world": [], "sentences": []}
     for i in range(cases):
         world = make_speech(70_000 + i, int(args.seconds * FPS), language="en")
         generated, truth = run("world", world.wav, i)
@@ -122,8 +128,7 @@ def main() -> int:
         **{f"world_{k}": mean([r[k] for r in report["world"]]) for k in ("corr", "speech_only_corr", "pause_fraction")},
         **{f"sentences_{k}": mean([r[k] for r in report["sentences"]])
            for k in ("corr", "speech_only_corr", "pause_fraction", "odd_chunks", "even_chunks", "first_chunk")},
-        **{f"{kind}_{who}_speech_pause": [mean([r[f"{who}_speech_pause"][j] for r in report[kind]
-                                                if r[f"{who}_speech_pause"][j] is not None] or [np.nan])
+        **{f"{kind}_{who}_speech_pause": [mean_or_none([r[f"{who}_speech_pause"][j] for r in report[kind]])
                                           for j in (0, 1)]
            for kind in ("world", "sentences") for who in ("generated", "truth")},
     }

@@ -45,9 +45,9 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
 
     from physavatar.data.dataset import ClipDataset
     from physavatar.evaluation.world_quality import mouth_darkness, pause_frames
-    from physavatar.io.audio import load_audio
     from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.inference.sampler import GuidanceArgs, denoise_window
+    from physavatar.io.audio import load_audio
     from physavatar.io.video import read_video
     from physavatar.models.vae import LatentCodec, control_latents, frames_to_tensor, tensor_to_frames
 
@@ -114,7 +114,8 @@ def main() -> None:
     parser.add_argument("--data", default="data/world", help="world dataset with extracted features (test split)")
     parser.add_argument("--clips", type=int, default=12, help="test clips, evenly spread over the split")
     parser.add_argument("--audio-scale", type=float,
-                        help="audio guidance scale (default: each model's own, its model_index.json audio_scale; paper: 2)")
+                        help="audio guidance scale (default: each model's own, its model_index.json audio_scale; "
+                        "paper: 2)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every clip and model")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()

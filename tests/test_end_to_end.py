@@ -43,7 +43,8 @@ def test_world_to_video(tmp_path, capsys):
     assert card["data"]["clips_by_split"] == {"train": 4} and np.isfinite(card["final_losses"]["total"])
     assert card["config"]["optim"]["decay"] == "cosine"
     # how its people were drawn, so `physavatar demo` draws new ones the same way
-    assert card["data"]["world"] == {"framing": "mixed", "size": 128, "world_version": WORLD_VERSION} and card["device"] == "cpu"
+    assert card["data"]["world"] == {"framing": "mixed", "size": 128, "world_version": WORLD_VERSION}
+    assert card["device"] == "cpu"
     with safe_open(str(run / "pipeline" / "transformer" / "diffusion_pytorch_model.safetensors"), "pt") as f:
         assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}
     out = tmp_path / "gen" / "avatar.mp4"

@@ -6,10 +6,10 @@ holds at least one pause of >= 0.3 s, so silence (and the closed mouth it must s
 espeak-ng is called as a subprocess writing WAV to stdout (~15 ms a phrase).
 
 Phrases come from three sources (`make_phrase`): a small grammar per language (sentences that sound like
-sentences), a shuffle of ~300 everyday English words, and pronounceable made-up words built from each
-language's spelling. World version 1 spoke the grammar only; a model trained on it learned the mouths of the
-grammar's few dozen words instead of a general sound-to-lip mapping (docs/demo.md, "Portrait framing"), so
-version 2 spends most phrases on the open-ended sources.
+sentences), a shuffle of ~480 everyday English words, and pronounceable made-up words built from each
+language's spelling. World version 1 spoke the grammars only, about 60 English words; version 2 spends most
+phrases on the open-ended sources, so a model hears far more of a language's sounds (what that changed for the
+demo model is measured in docs/demo.md, "Pauses against syllables").
 """
 
 from __future__ import annotations
