@@ -8,7 +8,8 @@ one separates the two: every case goes through `PhysAvatarPipeline.generate` wit
 person of the model's framing with a voice of the world's training list, and scores the correlation (lag 0) of
 the generated mouth darkness with the world renderer's truth for the same speech (evaluation/world_quality):
   world      N clips of the world's English speech (`world.speech.make_speech`, new seeds), --seconds long:
-             version 1 spoke small grammars only, version 2 (WORLD_VERSION) mostly word salad and made-up words
+             version 1 spoke small grammars only, 2 mostly word salad and made-up words, 3 (WORLD_VERSION)
+             the same with short gaps inside the phrases
   sentences  bench_demo.py's held-out sentences, the same people and voices
 Each case's correlation is also split into its two parts: within speech only (do the lips follow the
 syllables?) and the mouth's darkness while speaking / in pauses of >= 5 frames (does it shut in gaps?). For the

@@ -8,7 +8,7 @@ import pytest
 from physavatar.cli import main
 from physavatar.constants import SAMPLES_PER_FRAME
 from physavatar.physstate.layout import FACE
-from physavatar.world.dataset import WorldDatasetConfig, clip_plan, make_dataset, read_manifest
+from physavatar.world.dataset import WORLD_VERSION, WorldDatasetConfig, clip_plan, make_dataset, read_manifest
 
 FRAMES = 17
 
@@ -89,7 +89,7 @@ def test_resume_of_another_world_version_is_refused(tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["world_version"] = 1  # as written before the speech became varied
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="world version 1, this is version 2"):
+    with pytest.raises(ValueError, match=f"world version 1, this is version {WORLD_VERSION}"):
         make_dataset(WorldDatasetConfig(out=str(out), clips=2, seed=5, frames=FRAMES), progress=False)
     assert len(read_manifest(out)) == 1
 

@@ -87,5 +87,7 @@ def test_speech_is_varied_beyond_the_grammar():
     for lang in LANGUAGES:
         made_up = {make_word(rng, lang) for _ in range(50)}
         assert len(made_up) > 40 and all(w and " " not in w for w in made_up)
-        assert all(make_phrase(rng, lang)[-1] in ".?!" for _ in range(20))
+        phrases = [make_phrase(rng, lang) for _ in range(40)]
+        assert all(p[-1] in ".?!" for p in phrases)
+        assert sum("," in p[:-1] or "." in p[:-1] for p in phrases) >= 10  # short gaps inside phrases too
     assert not {w.lower() for w in _WORDS} & {"garden", "weather", "station", "museum", "window", "autumn"}

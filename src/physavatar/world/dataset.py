@@ -23,7 +23,7 @@ import numpy as np
 from physavatar.constants import FPS, SAMPLE_RATE
 from physavatar.data.manifest import MANIFEST, read_manifest, repair_jsonl
 
-WORLD_VERSION = 2  # 2: varied speech (world/speech.py)
+WORLD_VERSION = 3  # 2: varied speech, 3: with short gaps inside phrases (world/speech.py)
 
 
 @dataclass(frozen=True)

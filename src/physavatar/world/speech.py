@@ -9,7 +9,8 @@ Phrases come from three sources (`make_phrase`): a small grammar per language (s
 sentences), a shuffle of ~480 everyday English words, and pronounceable made-up words built from each
 language's spelling. World version 1 spoke the grammars only, about 60 English words; version 2 spends most
 phrases on the open-ended sources, so a model hears far more of a language's sounds (what that changed for the
-demo model is measured in docs/demo.md, "Pauses against syllables").
+demo model is measured in docs/demo.md, "Pauses against syllables"); version 3 adds commas and full stops inside
+those phrases, so the clips also hold the short gaps of free speech.
 """
 
 from __future__ import annotations
@@ -176,7 +177,12 @@ def make_phrase(rng: np.random.Generator, language: str = "en") -> str:
         words = [make_word(rng, language) for _ in range(int(rng.integers(2, 7)))]
     if rng.random() < 0.15:  # espeak reads digits as number words: another set of mouth shapes
         words.insert(int(rng.integers(len(words) + 1)), str(int(rng.integers(0, 10_000))))
-    text = " ".join(words)
+    # Commas and full stops inside the phrase: espeak-ng leaves gaps of ~2-7 and ~6-13 frames there, the short
+    # pauses of free speech, where the inserted pauses between phrases (0.3-0.8 s) are all long (version 3).
+    text = words[0]
+    for word in words[1:]:
+        u = rng.random()
+        text += f", {word}" if u < 0.15 else f". {word[0].upper()}{word[1:]}" if u < 0.25 else f" {word}"
     return text[0].upper() + text[1:] + ("?" if rng.random() < 0.15 else ".")
 
 
