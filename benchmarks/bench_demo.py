@@ -260,7 +260,7 @@ def main() -> int:
     report = {
         "model": str(model),
         "framing": framing,
-        "audio_scale": float(pipe.config.get("audio_scale", 2.0)),  # the model's own (PhysAvatarPipeline.generate)
+        "audio_scale": float(pipe.config.audio_scale),  # the model's own (PhysAvatarPipeline.generate)
         "cases": len(rows["demo"]),
         "voices": voices_used,
         "threads": torch.get_num_threads(),

@@ -105,7 +105,7 @@ def main() -> int:
                 mouth_darkness(truth.frames[:n], truth.keypoints[:n], unit))
 
     cases = min(args.cases, len(SENTENCES))
-    audio_scale = float(pipe.config.get("audio_scale", 2.0) if args.audio_scale is None else args.audio_scale)
+    audio_scale = float(pipe.config.audio_scale if args.audio_scale is None else args.audio_scale)
     report: dict = {"model": str(model), "framing": framing, "audio_scale": audio_scale,
                     "world_version": WORLD_VERSION, "world": [], "sentences": []}
     for i in range(cases):

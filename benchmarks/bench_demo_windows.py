@@ -31,10 +31,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
-def corrcoef(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(a, b)[0, 1]) if len(a) > 2 and a.std() > 0 and b.std() > 0 else 0.0
-
-
 def clip_unit(clip_dir: Path) -> float:
     meta = json.loads((clip_dir / "meta.json").read_text())
     return float(meta["identity"]["framing"]["unit"])
@@ -44,7 +40,7 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
     import torch
 
     from physavatar.data.dataset import ClipDataset
-    from physavatar.evaluation.world_quality import mouth_darkness, pause_frames
+    from physavatar.evaluation.world_quality import lip_sync, mouth_darkness, pause_frames
     from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.inference.sampler import GuidanceArgs, denoise_window
     from physavatar.io.audio import load_audio
@@ -54,7 +50,7 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
     pipe = PhysAvatarPipeline.from_pretrained(model)
     codec = LatentCodec(pipe.vae)
     # the pipeline's defaults (PhysAvatarPipeline.generate)
-    audio_scale = float(pipe.config.get("audio_scale", 2.0) if audio_scale is None else audio_scale)
+    audio_scale = float(pipe.config.audio_scale if audio_scale is None else audio_scale)
     guidance = GuidanceArgs(num_steps=int(pipe.config.get("num_steps", 50)), audio_scale=audio_scale,
                             plan_scale=1.0, context_scale=1.1, shift=float(pipe.scheduler.config.shift))
     dtype = pipe.transformer.dtype
@@ -86,7 +82,8 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
         row = {"clip": clip_dir.name, "psnr": psnr(generated, truth)}
         for name, video in (("model", generated), ("truth_vae", through_vae), ("truth", truth)):
             dark = mouth_darkness(video, keypoints, unit)
-            row[name] = {"corr": corrcoef(true_dark, dark), "speech_corr": corrcoef(true_dark[speech], dark[speech]),
+            row[name] = {"corr": lip_sync(dark, true_dark)["corr"],
+                         "speech_corr": lip_sync(dark[speech], true_dark[speech])["corr"],
                          "open": float(dark[is_open].mean()), "closed": float(dark[~is_open].mean())}
         rows.append(row)
         print(f"  {row['clip']}: corr {row['model']['corr']:+.2f}, open / closed {row['model']['open']:.3f} / "
