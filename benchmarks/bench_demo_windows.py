@@ -51,7 +51,7 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
     codec = LatentCodec(pipe.vae)
     # the pipeline's defaults (PhysAvatarPipeline.generate)
     audio_scale = float(pipe.config.audio_scale if audio_scale is None else audio_scale)
-    guidance = GuidanceArgs(num_steps=int(pipe.config.get("num_steps", 50)), audio_scale=audio_scale,
+    guidance = GuidanceArgs(num_steps=int(pipe.config.num_steps), audio_scale=audio_scale,
                             plan_scale=1.0, context_scale=1.1, shift=float(pipe.scheduler.config.shift))
     dtype = pipe.transformer.dtype
     frames, size = int(pipe.config.chunk_frames), int(pipe.config.size)

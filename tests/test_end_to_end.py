@@ -34,8 +34,8 @@ def test_world_to_video(tmp_path, capsys):
                  "--data.num_frames=17", f"--data.vae={vae}", "--data.known_frames_prob=0.5",
                  "--model.audio_dim=384", "--model.mllm_dim=384", f"--run.out_dir={run}", "--run.max_steps=3",
                  "--run.val_every=3", "--run.val_steps=1", "--run.val_split=train", "--run.tensorboard=false",
-                 "--run.log_every=1", "--run.device=cpu", "--run.export_steps=2", "--run.export_dtype=float16",
-                 "--optim.decay=cosine"]) == 0
+                 "--run.log_every=1", "--run.device=cpu", "--run.export_steps=2", "--run.export_audio_scale=3.5",
+                 "--run.export_dtype=float16", "--optim.decay=cosine"]) == 0
     sample = run / "samples" / "step_0000003.mp4"
     assert probe_video(sample).num_frames == 17  # the validation clip (17 frames) regenerated
     card = json.loads((run / "pipeline" / "training_card.json").read_text())
@@ -56,4 +56,5 @@ def test_world_to_video(tmp_path, capsys):
     assert (info.num_frames, info.width, info.has_audio) == (17, 128, True)
     assert np.load(out.with_name("avatar.phys.npy")).shape == (17, 4, 256)
     assert "[VIDEO]" in out.with_name("avatar.plan.txt").read_text()
-    assert json.loads(out.with_suffix(".json").read_text())["steps"] == 2  # the model's export_steps
+    settings = json.loads(out.with_suffix(".json").read_text())
+    assert (settings["steps"], settings["audio_scale"]) == (2, 3.5)  # the model's export_steps / export_audio_scale

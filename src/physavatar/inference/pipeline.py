@@ -135,7 +135,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
         clock = time.perf_counter()
         if long_form not in LONG_FORM:
             raise ValueError(f"long_form={long_form!r}; choose one of {LONG_FORM}")
-        num_steps = int(self.config.get("num_steps", 50) if num_steps is None else num_steps)
+        num_steps = int(self.config.num_steps if num_steps is None else num_steps)
         audio_scale = float(self.config.audio_scale if audio_scale is None else audio_scale)
         shift = float(self.scheduler.config.shift if shift is None else shift)
         if num_steps < 1:

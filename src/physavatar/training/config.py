@@ -72,6 +72,7 @@ class RunArgs:
     val_split: str = "val"  # the split the sample's reference image and audio come from
     val_steps: int = 10  # denoising steps of the sample
     export_steps: int = 50  # default denoising steps written into the exported pipeline (paper: 50)
+    export_audio_scale: float = 2.0  # default audio guidance scale written into the exported pipeline (paper: 2.0)
     export_dtype: str = "float32"  # weights dtype of the exported transformer: float32 | float16 | bfloat16
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when available, else CPU

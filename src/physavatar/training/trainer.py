@@ -462,7 +462,8 @@ class Trainer:
             pipe = PhysAvatarPipeline(model, self.codec.vae, FlowMatchEulerDiscreteScheduler(shift=self.cfg.loss.shift),
                                       size=int(self.dataset[0].latents.shape[-1] * 8),
                                       chunk_frames=self.cfg.data.num_frames, audio_backend=self.cfg.data.audio_backend,
-                                      planner=self.cfg.data.planner, num_steps=self.cfg.run.export_steps)
+                                      planner=self.cfg.data.planner, num_steps=self.cfg.run.export_steps,
+                                      audio_scale=self.cfg.run.export_audio_scale)
             pipe.vae.save_pretrained(tmp / "vae")
             pipe.scheduler.save_pretrained(tmp / "scheduler")
             pipe.save_config(tmp)  # model_index.json with size, chunk_frames, encoders
