@@ -181,7 +181,12 @@ def make_phrase(rng: np.random.Generator, language: str = "en") -> str:
     text = words[0]
     for word in words[1:]:
         u = rng.random()
-        text += f", {word}" if u < 0.15 else f". {word[0].upper()}{word[1:]}" if u < 0.25 else f" {word}"
+        if u < 0.15:
+            text += f", {word}"
+        elif u < 0.25:
+            text += f". {word[0].upper()}{word[1:]}"
+        else:
+            text += f" {word}"
     return text[0].upper() + text[1:] + ("?" if rng.random() < 0.15 else ".")
 
 
