@@ -12,6 +12,11 @@ VAE alone. Per clip: the correlation of the generated mouth darkness with the tr
 closed (above / below its median), whole-frame PSNR to the truth, and the same mouth figures for the truth
 passed through the pipeline's VAE (what any model in that latent space can show). 12 clips take ~4 min on 2
 cores per model.
+
+--through-pipeline generates each window with `PhysAvatarPipeline.generate` from the clip's own reference.png and
+audio.wav instead (reference, audio features and plan encoded afresh, the mp4 written and read back; one clip =
+one chunk, the same noise when --seed is 0): the same figures up to the mp4's compression, unless the pipeline's path
+differs from the features the model was trained on.
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ def clip_unit(clip_dir: Path) -> float:
     return float(meta["identity"]["framing"]["unit"])
 
 
-def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float | None, seed: int) -> dict:
+def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float | None, seed: int,
+            through_pipeline: bool = False) -> dict:
+    import shutil
+    import tempfile
+
     import torch
 
     from physavatar.data.dataset import ClipDataset
@@ -58,21 +67,29 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
     empty = codec.encode(torch.zeros(1, 3, frames, size, size))  # the VACE context of "no frame known"
     dataset = ClipDataset(data, num_frames=frames, split="test", vae_name=vae_name)
     picked = list(range(0, len(dataset), max(1, len(dataset) // clips)))[:clips]
+    work = Path(tempfile.mkdtemp(prefix="bench_demo_windows_"))
     rows = []
     for index in picked:
         sample = dataset[index]
         clip_dir = Path(sample.clip_dir)
         truth = read_video(clip_dir / "video.mp4")
-        control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None])
-        scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
         with torch.no_grad():
-            latents, _ = denoise_window(
-                pipe.transformer, scheduler, shape=(1, *sample.reference.shape[:1], 1 + sample.latents.shape[1],
-                                                    *sample.latents.shape[2:]),
-                control=control.to(dtype), audio=sample.audio[None].to(dtype),
-                plan=(sample.e_con[None].to(dtype), sample.e_tok[None].to(dtype)), guidance=guidance,
-                generator=torch.Generator().manual_seed(seed))
-            generated = tensor_to_frames(codec.decode(latents))[0][-len(truth):]  # the reference latent decodes first
+            if through_pipeline:
+                out = work / f"{clip_dir.name}.mp4"
+                pipe.generate(str(clip_dir / "reference.png"), str(clip_dir / "audio.wav"), out, seed=seed,
+                              audio_scale=audio_scale, progress=False)
+                generated = read_video(out)[: len(truth)]
+            else:
+                control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None])
+                scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+                latents, _ = denoise_window(
+                    pipe.transformer, scheduler, shape=(1, *sample.reference.shape[:1], 1 + sample.latents.shape[1],
+                                                        *sample.latents.shape[2:]),
+                    control=control.to(dtype), audio=sample.audio[None].to(dtype),
+                    plan=(sample.e_con[None].to(dtype), sample.e_tok[None].to(dtype)), guidance=guidance,
+                    generator=torch.Generator().manual_seed(seed))
+                # the reference latent decodes first
+                generated = tensor_to_frames(codec.decode(latents))[0][-len(truth):]
             through_vae = tensor_to_frames(codec.decode(codec.encode(frames_to_tensor(truth))))[0]
         keypoints, unit = np.load(clip_dir / "keypoints.npy"), clip_unit(clip_dir)
         true_dark = mouth_darkness(truth, keypoints, unit)
@@ -88,6 +105,7 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
         rows.append(row)
         print(f"  {row['clip']}: corr {row['model']['corr']:+.2f}, open / closed {row['model']['open']:.3f} / "
               f"{row['model']['closed']:.3f}, PSNR {row['psnr']:.1f} dB", flush=True)
+    shutil.rmtree(work, ignore_errors=True)
 
     def mean(name: str, key: str) -> float:
         return round(float(np.mean([r[name][key] for r in rows])), 3)
@@ -98,7 +116,7 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
     summary["model"]["corr_sem"] = round(float(np.std(corr, ddof=1) / np.sqrt(len(corr))), 3) if len(corr) > 1 else None
     summary["psnr"] = round(float(np.mean([r["psnr"] for r in rows])), 2)
     return {"model": model, "vae_name": vae_name, "audio_scale": audio_scale, "clips": len(rows),
-            "summary": summary, "per_clip": rows}
+            "through_pipeline": through_pipeline, "summary": summary, "per_clip": rows}
 
 
 def main() -> None:
@@ -114,6 +132,9 @@ def main() -> None:
                         help="audio guidance scale (default: each model's own, its model_index.json audio_scale; "
                         "paper: 2)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every clip and model")
+    parser.add_argument("--through-pipeline", action="store_true",
+                        help="generate with PhysAvatarPipeline.generate from each clip's reference.png and audio.wav "
+                        "(features encoded afresh) instead of its stored features")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
     if len(args.vae_name) != len(args.model):
@@ -121,7 +142,8 @@ def main() -> None:
     reports = []
     for model, vae_name in zip(args.model, args.vae_name):
         print(model, flush=True)
-        reports.append(measure(model, args.data, vae_name, args.clips, args.audio_scale, args.seed))
+        reports.append(measure(model, args.data, vae_name, args.clips, args.audio_scale, args.seed,
+                               args.through_pipeline))
         print(json.dumps(reports[-1]["summary"]), flush=True)
     if args.json:
         from physavatar.io.atomic import atomic_write
