@@ -55,10 +55,29 @@ def test_audio_projector_token_i_depends_only_on_its_frames_and_window():
     base = proj(x)
     assert base.shape == (1, 4, 8)
     y = x.clone()
-    y[:, 11] += 1.0  # frame 11 belongs to latent 3 only (and latent 2's window stops at frame 9)
+    y[:, 11] += torch.linspace(-1, 1, 6)  # frame 11 belongs to latent 3 only (latent 2's window stops at frame 9);
+    # not a constant shift, which the input LayerNorm removes
     out = proj(y)
     assert torch.allclose(out[:, :3], base[:, :3])
     assert not torch.allclose(out[:, 3], base[:, 3])
+
+
+def test_hidden_norm_keeps_the_projector_hearing_when_its_units_drift_negative():
+    """The demo models' projectors died: every pre-activation near -25, so the GELU passed nothing and each
+    audio token was the output bias whatever the sound. The hidden LayerNorm keeps the tokens apart."""
+    torch.manual_seed(0)
+    sounds = torch.randn(2, 9, 6)
+    for hidden_norm in (False, True):
+        proj = AudioProjector(audio_dim=6, window=1, hidden_dim=16, out_dim=8, hidden_norm=hidden_norm)
+        with torch.no_grad():
+            proj.proj_in.bias.fill_(-30.0)  # the drift measured in the demo models
+        tokens = proj(sounds)
+        spread = float((tokens[0] - tokens[1]).abs().max())
+        if hidden_norm:
+            assert spread > 0.1
+        else:
+            assert spread < 1e-6  # the collapse, reproduced without the norm
+            assert torch.allclose(tokens, proj.proj_out.bias.expand_as(tokens), atol=1e-6)
 
 
 def test_fresh_audio_attention_adds_nothing():

@@ -198,6 +198,11 @@ def test_resume_continues_bit_for_bit(tmp_path, data):
     resumed.train()
     a, b = _weights(straight), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # a model switch without weights of its own would load silently into the wrong architecture
+    other = Trainer(config(tmp_path / "b", data, **{"run.max_steps": 6, "model.audio_hidden_norm": False}),
+                    progress=False)
+    with pytest.raises(ValueError, match="another model config.*model.audio_hidden_norm: True there, False here"):
+        other.resume()
 
 
 def test_resume_after_sigkill(tmp_path, data):
@@ -254,6 +259,16 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path, data):
     other = config(tmp_path / "e", data, **{"run.init_from": str(source), "model.ffn_dim": 64})
     with pytest.raises(ValueError, match="does not fit this model"):
         Trainer(other, progress=False)
+    # a dead audio projector revived: fresh Proj_aud, output layer zero, every other weight as loaded
+    revived = Trainer(config(tmp_path / "f", data, **{"run.init_from": str(source), "run.init_fresh_audio_proj": True}),
+                      progress=False)
+    start = _weights(revived)
+    proj = {k for k in trained if k.startswith("audio_proj.") and k != "audio_proj.proj_out.bias"}
+    assert proj and all(torch.equal(start[k], trained[k]) for k in set(trained) - proj)
+    assert not torch.equal(start["audio_proj.proj_in.weight"], trained["audio_proj.proj_in.weight"])
+    assert not start["audio_proj.proj_out.weight"].any()
+    with pytest.raises(ValueError, match="init_fresh_audio_proj.*run.init_from"):
+        Trainer(config(tmp_path / "g", data, **{"run.init_fresh_audio_proj": True}), progress=False)
 
 
 def _smoothed(values, window=10):

@@ -45,6 +45,8 @@ class ModelArgs:
     audio_rope_theta: float = 10000.0
     audio_attention_window: int | None = None  # None: every video latent attends to every audio token, aligned
     # only by the temporal RoPE (the paper); w: only to the audio tokens of latents within +-w of its own
+    audio_hidden_norm: bool = True  # Proj_aud normalises its hidden units before the GELU (not in the paper: without
+    # it the demo models' projectors died in training, their audio tokens barely changing with the sound)
     phys_layer: int | None = 15  # J_Phys: Proj_Phys reads the output of this main block (1-based); None = off
     phys_hidden_dim: int = 1024
     phys_token_dim: int = 1024  # one frame's physical state: 4 tokens x 256 (body, face, left, right hand)

@@ -42,22 +42,30 @@ def group_frames_to_latents(frame_values: torch.Tensor) -> torch.Tensor:
 
 
 class AudioProjector(nn.Module):
-    """Proj_aud: windowed per-frame features -> one model-width token per latent frame."""
+    """Proj_aud: windowed per-frame features -> one model-width token per latent frame.
 
-    def __init__(self, audio_dim: int, window: int, hidden_dim: int, out_dim: int):
+    hidden_norm (not in the paper): a LayerNorm without parameters before the GELU. Without it the demo models'
+    projectors died in training: the hidden pre-activations drifted to about -25, below the GELU's knee (the
+    shipped model kept 19 of 256 units, its portrait fine-tune 2), so the audio tokens barely changed with the
+    sound (docs/model.md). With it, each token's hidden units keep zero mean and unit spread whatever the input."""
+
+    def __init__(self, audio_dim: int, window: int, hidden_dim: int, out_dim: int, hidden_norm: bool = True):
         super().__init__()
         self.window = window
         in_dim = VAE_TEMPORAL_STRIDE * (2 * window + 1) * audio_dim
         self.norm = nn.LayerNorm(audio_dim, elementwise_affine=False, eps=1e-6)
         self.proj_in = nn.Linear(in_dim, hidden_dim)
+        self.hidden_norm = nn.LayerNorm(hidden_dim, elementwise_affine=False, eps=1e-6) if hidden_norm else None
         self.act = nn.GELU(approximate="tanh")
         self.proj_out = nn.Linear(hidden_dim, out_dim)
 
     def forward(self, audio_features: torch.Tensor) -> torch.Tensor:
         # (B, F, C_aud) -> (B, F, (2k+1) C_aud) -> (B, f, 4 (2k+1) C_aud) -> (B, f, C)
         windowed = window_audio_features(self.norm(audio_features), self.window)
-        grouped = group_frames_to_latents(windowed).flatten(2)
-        return self.proj_out(self.act(self.proj_in(grouped)))
+        hidden = self.proj_in(group_frames_to_latents(windowed).flatten(2))
+        if self.hidden_norm is not None:
+            hidden = self.hidden_norm(hidden)
+        return self.proj_out(self.act(hidden))
 
 
 def temporal_rope(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:

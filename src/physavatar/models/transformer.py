@@ -117,6 +117,7 @@ class PhysAvatarTransformer3DModel(WanVACETransformer3DModel):
         audio_hidden_dim: int = 1024,
         audio_rope_theta: float = 10000.0,
         audio_attention_window: int | None = None,
+        audio_hidden_norm: bool = False,  # True for every model trained since (ModelConfig); False: as saved before
         phys_layer: int | None = 15,
         phys_hidden_dim: int = 1024,
         phys_token_dim: int = 1024,
@@ -161,7 +162,7 @@ class PhysAvatarTransformer3DModel(WanVACETransformer3DModel):
                 for _ in range(num_layers)
             ]
         )
-        self.audio_proj = AudioProjector(audio_dim, audio_window, audio_hidden_dim, dim)
+        self.audio_proj = AudioProjector(audio_dim, audio_window, audio_hidden_dim, dim, audio_hidden_norm)
         # e^m of §3.1: replaces the audio token of every masked latent frame.
         self.audio_mask_embed = nn.Parameter(torch.randn(dim) * dim**-0.5)
         self.phys_head = PhysStateHead(dim, phys_hidden_dim, phys_token_dim, eps) if phys_layer else None

@@ -64,6 +64,8 @@ class RunArgs:
     use_lora: bool = True  # with a base: LoRA on it (paper); ignored without a base
     init_from: str | None = None  # start the trainable weights from a checkpoint folder or an exported
     # transformer folder (step 0, fresh optimizer): fine-tuning a trained model, e.g. on a new VAE's latents
+    init_fresh_audio_proj: bool = False  # with init_from: Proj_aud starts afresh, its output layer zero so the audio
+    # tokens begin as the loaded model's output bias: revives a model whose projector died (docs/model.md)
     max_steps: int = 1000
     save_every: int = 200
     keep_last: int = 3

@@ -52,9 +52,23 @@ def build_model(cfg: TrainConfig):
     else:
         torch.manual_seed(cfg.run.seed)
         model = args.build()
+    if cfg.run.init_fresh_audio_proj and not cfg.run.init_from:
+        raise ValueError("run.init_fresh_audio_proj restarts the audio projector of a loaded model: give run.init_from "
+                         "too (a fresh model's projector is fresh already)")
     if cfg.run.init_from:
         load_init_weights(model, cfg.run.init_from)
+        if cfg.run.init_fresh_audio_proj:
+            restart_audio_projector(model)
     return model
+
+
+def restart_audio_projector(model) -> None:
+    """Proj_aud afresh with a zero output layer: the audio tokens start as the loaded output bias (what a dead
+    projector passed on anyway), so the rest of the model sees no jump and the projector's gradients flow again."""
+    with torch.no_grad():
+        model.audio_proj.proj_in.reset_parameters()
+        model.audio_proj.proj_out.weight.zero_()
+    log.info("audio projector restarted (output layer zero)")
 
 
 def load_init_weights(model, path: str | Path) -> None:
@@ -297,6 +311,8 @@ class Trainer:
                 json.dump({"step": self.step, "epoch": self.epoch, "position": self.position,
                            "train_seconds": round(self.train_seconds, 1)}, f)
             save_train_config(self.cfg, tmp / "config.yaml")
+            with atomic_write(tmp / "model.json", "w") as f:  # the resolved architecture, checked on resume
+                json.dump(self.cfg.model_args().to_model_kwargs(), f, indent=1)
         for old in self.list_checkpoints()[: -self.cfg.run.keep_last]:
             shutil.rmtree(old, ignore_errors=True)
         return final
@@ -315,6 +331,15 @@ class Trainer:
         path = Path(path) if path else (checkpoints[-1] if checkpoints else None)
         if path is None:
             return False
+        if (path / "model.json").exists():  # not in checkpoints written before 2026-11-27
+            # a switch without weights (e.g. model.audio_hidden_norm) changes the model but no parameter name
+            then = json.loads((path / "model.json").read_text())
+            now = json.loads(json.dumps(self.cfg.model_args().to_model_kwargs()))
+            differ = sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k))
+            if differ:
+                raise ValueError(f"{path}: checkpoint was trained with another model config ("
+                                 + ", ".join(f"model.{k}: {then.get(k)!r} there, {now.get(k)!r} here" for k in differ)
+                                 + "); resume with the config it was trained with")
         model = self.accelerator.unwrap_model(self.model)
         saved = load_file(path / "trainable.safetensors")
         expected = {n for n, p in model.named_parameters() if p.requires_grad}
