@@ -37,7 +37,6 @@ def probe(model: str, data: str, vae_name: str, clips: int) -> dict:
 
     from physavatar.data.dataset import ClipDataset
     from physavatar.inference.pipeline import PhysAvatarPipeline
-    from physavatar.models.audio import group_frames_to_latents, window_audio_features
     from physavatar.models.vae import LatentCodec, control_latents
 
     torch.set_grad_enabled(False)
@@ -51,10 +50,8 @@ def probe(model: str, data: str, vae_name: str, clips: int) -> dict:
 
     proj = transformer.audio_proj
     features = torch.stack([s.audio for s in samples]).float()
-    hidden = proj.proj_in(group_frames_to_latents(window_audio_features(proj.norm(features), proj.window)).flatten(2))
-    if proj.hidden_norm is not None:
-        hidden = proj.hidden_norm(hidden)
-    tokens = proj(features)
+    hidden = proj.pre_activations(features)
+    tokens = proj.proj_out(proj.act(hidden))
     report = {"model": model, "hidden_norm": proj.hidden_norm is not None, "projector": {
         "pre_activation_mean": round(float(hidden.mean()), 3),
         "share_above_0": round(float((hidden > 0).float().mean()), 5),

@@ -59,13 +59,15 @@ class AudioProjector(nn.Module):
         self.act = nn.GELU(approximate="tanh")
         self.proj_out = nn.Linear(hidden_dim, out_dim)
 
-    def forward(self, audio_features: torch.Tensor) -> torch.Tensor:
-        # (B, F, C_aud) -> (B, F, (2k+1) C_aud) -> (B, f, 4 (2k+1) C_aud) -> (B, f, C)
+    def pre_activations(self, audio_features: torch.Tensor) -> torch.Tensor:
+        """The hidden units before the GELU (B, f, hidden_dim): where a projector dies (probe_audio_projector.py)."""
+        # (B, F, C_aud) -> (B, F, (2k+1) C_aud) -> (B, f, 4 (2k+1) C_aud) -> (B, f, hidden)
         windowed = window_audio_features(self.norm(audio_features), self.window)
         hidden = self.proj_in(group_frames_to_latents(windowed).flatten(2))
-        if self.hidden_norm is not None:
-            hidden = self.hidden_norm(hidden)
-        return self.proj_out(self.act(hidden))
+        return hidden if self.hidden_norm is None else self.hidden_norm(hidden)
+
+    def forward(self, audio_features: torch.Tensor) -> torch.Tensor:
+        return self.proj_out(self.act(self.pre_activations(audio_features)))  # (B, f, C)
 
 
 def temporal_rope(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
