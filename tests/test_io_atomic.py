@@ -87,6 +87,20 @@ def test_atomic_dir_refuses_nonempty_then_overwrites(tmp_path):
     assert _names(target) == ["b.txt"] and _names(tmp_path) == ["clip"]
 
 
+def test_atomic_dir_gives_files_open_modes(tmp_path):
+    """Libraries that write through temp files of their own (safetensors) leave 0600: the folder's files end as
+    open() would make them, executables stay executable."""
+    from physavatar.io.atomic import umask_mode
+
+    with atomic_dir(tmp_path / "model") as d:
+        (d / "sub").mkdir()
+        for name, mode in (("weights.safetensors", 0o600), ("sub/config.json", 0o600), ("run.sh", 0o700)):
+            (d / name).write_text("x")
+            os.chmod(d / name, mode)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "model").rglob("*") if p.is_file()}
+    assert modes == {"weights.safetensors": umask_mode(), "config.json": umask_mode(), "run.sh": umask_mode(0o777)}
+
+
 def test_atomic_dir_fills_empty_existing_dir(tmp_path):
     target = tmp_path / "empty"
     target.mkdir()

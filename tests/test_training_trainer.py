@@ -252,6 +252,12 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path, data):
         assert tuned.step == 0 and not tuned.optimizer.state
         start = _weights(tuned)
         assert all(torch.equal(start[k], trained[k]) for k in trained)
+        assert tuned.training_card()["init"] == {"from": str(source), "fresh_audio_proj": False, "card": None}
+    assert first.training_card()["init"] is None
+    # a pipeline export's transformer/ sits beside the pipeline's card, which the fine-tune's card then carries
+    (source.parent / "training_card.json").write_text(json.dumps(first.training_card()))
+    init = Trainer(config(tmp_path / "b2", data, **{"run.init_from": str(source)}), progress=False).training_card()
+    assert init["init"]["card"]["steps"] == 3 and init["init"]["card"]["init"] is None
     fresh = _weights(Trainer(config(tmp_path / "c", data), progress=False))
     assert not all(torch.equal(fresh[k], trained[k]) for k in trained)  # the check above can fail
     with pytest.raises(FileNotFoundError, match="run.init_from=.*trainable.safetensors"):

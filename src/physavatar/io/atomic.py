@@ -119,6 +119,15 @@ def _check_dir_target(path: Path, overwrite: bool) -> None:
                           "or pass overwrite=True to replace it", OutputExistsError)
 
 
+def _open_modes(folder: Path) -> None:
+    """Files in the folder as open() would have made them: libraries that write through their own temp files
+    (safetensors via diffusers' save_pretrained) leave 0600, a model no one else on the machine can load."""
+    for file in folder.rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            executable = file.stat().st_mode & 0o111
+            os.chmod(file, umask_mode(0o777 if executable else 0o666))
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a fresh temp folder next to `path`; move it to `path` when the block succeeds.
@@ -136,6 +145,7 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[
     try:
         yield tmp
         _check_dir_target(path, overwrite)  # again: something may have appeared while we worked
+        _open_modes(tmp)
         old = None
         if path.is_symlink() or path.is_file():
             path.unlink()

@@ -521,6 +521,7 @@ class Trainer:
             "data": {"root": self.cfg.data.root, "clips_by_split": splits, "train_clips_used": len(self.dataset),
                      "world": self._world_settings()},
             "vae": json.loads(vae_card.read_text()) if vae_card and vae_card.exists() else None,
+            "init": self._init_card(),
             "steps": self.step,
             "processes": self.accelerator.num_processes,
             "global_batch": self.cfg.data.batch_size * self.cfg.optim.grad_accum * self.accelerator.num_processes,
@@ -532,6 +533,15 @@ class Trainer:
             "device": torch.cuda.get_device_name(self.accelerator.device) if self.accelerator.device.type == "cuda"
             else str(self.accelerator.device),
         }
+
+    def _init_card(self) -> dict | None:
+        """Where a fine-tune's weights started (run.init_from) and, for an exported pipeline's transformer, that
+        pipeline's own card: the whole chain of runs behind a model stays in its card."""
+        if not self.cfg.run.init_from:
+            return None
+        card = Path(self.cfg.run.init_from) / ".." / "training_card.json"
+        return {"from": self.cfg.run.init_from, "fresh_audio_proj": self.cfg.run.init_fresh_audio_proj,
+                "card": json.loads(card.read_text()) if card.exists() else None}
 
     def _world_settings(self) -> dict | None:
         """How the synthetic world was rendered for this model (`physavatar demo` draws its people the same way);
