@@ -24,6 +24,8 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+SIGMAS = (0.9, 0.6, 0.3)  # noise levels at which the audio's effect on the velocity is measured
+
 
 def spread_and_norm(x) -> dict:
     """Mean distance between the clips' vectors and their mean norm (x: clips, ..., C)."""
@@ -51,7 +53,7 @@ def probe(model: str, data: str, vae_name: str, clips: int) -> dict:
     proj = transformer.audio_proj
     features = torch.stack([s.audio for s in samples]).float()
     hidden = proj.pre_activations(features)
-    tokens = proj.proj_out(proj.act(hidden))
+    tokens = proj(features)
     report = {"model": model, "hidden_norm": proj.hidden_norm is not None, "projector": {
         "pre_activation_mean": round(float(hidden.mean()), 3),
         "share_above_0": round(float((hidden > 0).float().mean()), 5),
@@ -62,7 +64,7 @@ def probe(model: str, data: str, vae_name: str, clips: int) -> dict:
     codec = LatentCodec(pipe.vae)
     empty = codec.encode(torch.zeros(1, 3, frames, int(pipe.config.size), int(pipe.config.size)))
     scales = torch.full((len(transformer.config.vace_layers),), 1.1)
-    rows = {f"sigma_{sigma}": {"no_audio": [], "other_audio": []} for sigma in (0.9, 0.6, 0.3)}
+    rows = {f"sigma_{sigma}": {"no_audio": [], "other_audio": []} for sigma in SIGMAS}
     for i, sample in enumerate(samples):
         other = samples[(i + 1) % len(samples)].audio  # another person's speech, the same length
         clean = torch.cat([sample.reference, sample.latents], 1)[None].float()
@@ -70,7 +72,7 @@ def probe(model: str, data: str, vae_name: str, clips: int) -> dict:
         control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None])
         plan = {"mllm_hidden_states": sample.e_con[None].float(), "mllm_token_embeds": sample.e_tok[None].float()} \
             if transformer.config.context_mode == "mllm" else {}
-        for sigma in (0.9, 0.6, 0.3):
+        for sigma in SIGMAS:
             noisy = (1 - sigma) * clean + sigma * noise
             out = {}
             for name, audio, heard in (("audio", sample.audio, 1), ("no_audio", sample.audio, 0),

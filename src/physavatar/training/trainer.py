@@ -334,7 +334,7 @@ class Trainer:
         if (path / "model.json").exists():  # not in checkpoints written before 2026-11-27
             # a switch without weights (e.g. model.audio_hidden_norm) changes the model but no parameter name
             then = json.loads((path / "model.json").read_text())
-            now = json.loads(json.dumps(self.cfg.model_args().to_model_kwargs()))
+            now = json.loads(json.dumps(self.cfg.model_args().to_model_kwargs()))  # tuples as lists, as saved
             differ = sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k))
             if differ:
                 raise ValueError(f"{path}: checkpoint was trained with another model config ("
@@ -539,7 +539,7 @@ class Trainer:
         pipeline's own card: the whole chain of runs behind a model stays in its card."""
         if not self.cfg.run.init_from:
             return None
-        card = Path(self.cfg.run.init_from) / ".." / "training_card.json"
+        card = Path(self.cfg.run.init_from).parent / "training_card.json"
         return {"from": self.cfg.run.init_from, "fresh_audio_proj": self.cfg.run.init_fresh_audio_proj,
                 "card": json.loads(card.read_text()) if card.exists() else None}
 
