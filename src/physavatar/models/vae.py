@@ -27,7 +27,7 @@ class LatentCodec:
     """Pixels (B, 3, F, H, W) in [-1, 1] <-> normalised latents (B, z, f, H/8, W/8)."""
 
     def __init__(self, vae, name: str = "vae"):
-        self.vae = vae.eval().requires_grad_(False)
+        self.vae = route_cpu_conv3d_to_onednn(vae.eval().requires_grad_(False))
         self.name = name
         z = vae.config.z_dim
         mean = vae.config.latents_mean or [0.0] * z
@@ -66,6 +66,30 @@ class LatentCodec:
         z = latents.float() * self.std.to(latents.device) + self.mean.to(latents.device)
         video = self.vae.decode(z.to(next(self.vae.parameters()).dtype)).sample
         return video.float().clamp(-1, 1)
+
+
+def route_cpu_conv3d_to_onednn(vae: torch.nn.Module) -> torch.nn.Module:
+    """Run the VAE's Conv3d layers through oneDNN on the CPU (no-grad float32 calls; others unchanged).
+
+    PyTorch sends a batch-1 conv3d with N*C*D*H <= 20480 to its slow native kernel (a rule written for 2-D convs,
+    which never looks at the width): every conv of the demo VAE (8-32 channels, a few frames at a time in the
+    causal cache) fell there, 3-7 times slower than oneDNN on the same call, and decoding was half of
+    `physavatar demo` (benchmarks/bench_vae.py measures both routes). The layers keep their weights and names."""
+    if not torch.backends.mkldnn.is_available():
+        return vae
+    for conv in vae.modules():
+        if (isinstance(conv, torch.nn.Conv3d) and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
+                and not hasattr(conv, "_default_conv_forward")):
+            conv._default_conv_forward = conv._conv_forward
+            conv._conv_forward = _onednn_conv3d.__get__(conv)
+    return vae
+
+
+def _onednn_conv3d(conv: torch.nn.Conv3d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
+    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or torch.is_grad_enabled():
+        return conv._default_conv_forward(x, weight, bias)
+    return torch.mkldnn_convolution(x.contiguous(), weight.contiguous(), bias, conv.padding, conv.stride,
+                                    conv.dilation, conv.groups)
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
