@@ -1,4 +1,4 @@
-"""The Wan VAE on the CPU, PyTorch's own conv3d route against oneDNN (models/vae.route_cpu_conv3d_to_onednn):
+"""The Wan VAE on the CPU, as diffusers runs it against LatentCodec's faster kernels (models/vae.speed_up_on_cpu):
 `OMP_NUM_THREADS=2 python benchmarks/bench_vae.py [--model PIPELINE_OR_VAE_FOLDER] [--frames 33] [--repeats 3]`.
 
 Decodes one chunk of latents and encodes one clip of frames with the shipped demo VAE (default), once through
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
             diff = float((run(plain) - run(routed)).abs().max())
             t_plain = best_of(lambda: run(plain), args.repeats)
             t_routed = best_of(lambda: run(routed), args.repeats)
-            print(f"{name}: PyTorch's route {t_plain:6.2f} s, oneDNN {t_routed:6.2f} s, "
+            print(f"{name}: plain {t_plain:6.2f} s, LatentCodec's {t_routed:6.2f} s, "
                   f"{t_plain / t_routed:4.1f}x; largest output difference {diff:.1e}")
 
 

@@ -27,7 +27,7 @@ class LatentCodec:
     """Pixels (B, 3, F, H, W) in [-1, 1] <-> normalised latents (B, z, f, H/8, W/8)."""
 
     def __init__(self, vae, name: str = "vae"):
-        self.vae = route_cpu_conv3d_to_onednn(vae.eval().requires_grad_(False))
+        self.vae = speed_up_on_cpu(vae.eval().requires_grad_(False))
         self.name = name
         z = vae.config.z_dim
         mean = vae.config.latents_mean or [0.0] * z
@@ -68,28 +68,50 @@ class LatentCodec:
         return video.float().clamp(-1, 1)
 
 
-def route_cpu_conv3d_to_onednn(vae: torch.nn.Module) -> torch.nn.Module:
-    """Run the VAE's Conv3d layers through oneDNN on the CPU (no-grad float32 calls; others unchanged).
+def speed_up_on_cpu(vae: torch.nn.Module) -> torch.nn.Module:
+    """Two faster kernels for the Wan VAE's no-grad float32 calls on the CPU (others unchanged; same weights and
+    names, outputs equal to float rounding; benchmarks/bench_vae.py times the plain model against this one).
 
-    PyTorch sends a batch-1 conv3d with N*C*D*H <= 20480 to its slow native kernel (a rule written for 2-D convs,
-    which never looks at the width): every conv of the demo VAE (8-32 channels, a few frames at a time in the
-    causal cache) fell there, 3-7 times slower than oneDNN on the same call, and decoding was half of
-    `physavatar demo` (benchmarks/bench_vae.py measures both routes). The layers keep their weights and names."""
-    if not torch.backends.mkldnn.is_available():
-        return vae
-    for conv in vae.modules():
-        if (isinstance(conv, torch.nn.Conv3d) and conv.padding_mode == "zeros" and isinstance(conv.padding, tuple)
-                and not hasattr(conv, "_default_conv_forward")):
-            conv._default_conv_forward = conv._conv_forward
-            conv._conv_forward = _onednn_conv3d.__get__(conv)
+    - Conv3d through oneDNN: PyTorch sends a batch-1 conv3d with N*C*D*H <= 20480 to its slow native kernel (a
+      rule written for 2-D convs, which never looks at the width), and every conv of the demo VAE (8-32 channels,
+      a few frames at a time in the causal cache) fell there, 3-7 times slower than oneDNN on the same call.
+    - WanRMS_norm by a sum of squares: F.normalize's vector norm over the channels of an (N, C, T, H, W) tensor
+      took ~30 times as long as summing the squares, and once the convs were fast, 40 % of a decode."""
+    try:
+        from diffusers.models.autoencoders.autoencoder_kl_wan import WanRMS_norm
+    except ImportError:  # another diffusers layout: leave the model as it is
+        WanRMS_norm = ()
+    for module in vae.modules():
+        if hasattr(module, "_default_forward"):
+            continue
+        if (isinstance(module, torch.nn.Conv3d) and module.padding_mode == "zeros"
+                and isinstance(module.padding, tuple) and torch.backends.mkldnn.is_available()):
+            module._default_forward = module._conv_forward
+            module._conv_forward = _onednn_conv3d.__get__(module)
+        elif isinstance(module, WanRMS_norm):
+            module._default_forward = module.forward
+            module.forward = _rms_norm_by_sum_of_squares.__get__(module)
     return vae
 
 
+def _fast_path(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
+
+
 def _onednn_conv3d(conv: torch.nn.Conv3d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
-    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or torch.is_grad_enabled():
-        return conv._default_conv_forward(x, weight, bias)
+    if not _fast_path(x) or weight.dtype != torch.float32:
+        return conv._default_forward(x, weight, bias)
     return torch.mkldnn_convolution(x.contiguous(), weight.contiguous(), bias, conv.padding, conv.stride,
                                     conv.dilation, conv.groups)
+
+
+def _rms_norm_by_sum_of_squares(norm, x: torch.Tensor) -> torch.Tensor:
+    if not _fast_path(x):
+        return norm._default_forward(x)
+    # F.normalize(x, dim): x / max(||x||_2, 1e-12), then WanRMS_norm's own scale, gain and bias
+    dim = 1 if norm.channel_first else -1
+    normalized = x / x.square().sum(dim, keepdim=True).sqrt().clamp_min(1e-12)
+    return normalized * norm.scale * norm.gamma + norm.bias
 
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
