@@ -21,8 +21,8 @@ from _timing import best_of  # noqa: E402
 def main(argv: list[str] | None = None) -> None:
     from diffusers import AutoencoderKLWan
 
-    from physavatar.constants import VAE_SPATIAL_STRIDE
     from physavatar.commands.generate import default_model_dir
+    from physavatar.constants import VAE_SPATIAL_STRIDE
     from physavatar.models.vae import LatentCodec
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
