@@ -80,7 +80,8 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
                               audio_scale=audio_scale, progress=False)
                 generated = read_video(out)[: len(truth)]
             else:
-                control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None])
+                control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None],
+                                          pipe.transformer.config.reference_every_frame)
                 scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
                 latents, _ = denoise_window(
                     pipe.transformer, scheduler, shape=(1, *sample.reference.shape[:1], 1 + sample.latents.shape[1],

@@ -62,7 +62,8 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     for index in np.linspace(0, len(dataset) - 1, args.clips).astype(int):
         sample = dataset[int(index)]
-        control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None])
+        control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None],
+                                  pipe.transformer.config.reference_every_frame)
         clean = torch.cat([sample.reference[None], sample.latents[None]], dim=2)
         for sigma in (0.2, 0.6):
             noisy = (1 - sigma) * clean + sigma * torch.randn(clean.shape, generator=generator)

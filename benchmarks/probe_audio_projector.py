@@ -69,7 +69,8 @@ def probe(model: str, data: str, vae_name: str, clips: int) -> dict:
         other = samples[(i + 1) % len(samples)].audio  # another person's speech, the same length
         clean = torch.cat([sample.reference, sample.latents], 1)[None].float()
         noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(i))
-        control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None])
+        control = control_latents(empty, empty, torch.ones(1, frames), sample.reference[None],
+                                  transformer.config.reference_every_frame)
         plan = {"mllm_hidden_states": sample.e_con[None].float(), "mllm_token_embeds": sample.e_tok[None].float()} \
             if transformer.config.context_mode == "mllm" else {}
         for sigma in SIGMAS:

@@ -19,9 +19,9 @@ from physavatar.io.audio import load_audio, write_wav
 from physavatar.io.video import probe_video, read_video
 
 
-def tiny_pipeline(context_mode="none", planner=""):
+def tiny_pipeline(context_mode="none", planner="", **model):
     torch.manual_seed(0)
-    args = dataclasses.replace(tiny(), audio_dim=80, context_mode=context_mode, mllm_dim=384)
+    args = dataclasses.replace(tiny(), audio_dim=80, context_mode=context_mode, mllm_dim=384, **model)
     vae = AutoencoderKLWan(base_dim=8, z_dim=4, dim_mult=[1, 2, 2, 2], num_res_blocks=1,
                            latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
     return PhysAvatarPipeline(args.build(), vae, FlowMatchEulerDiscreteScheduler(shift=5.0), size=32,
@@ -107,6 +107,31 @@ def test_each_window_gets_the_features_of_its_own_audio_as_in_training(pipe, tmp
         # what `physavatar extract` computes for a training clip of this audio, not a slice of the whole speech
         assert np.allclose(got, pipe.audio_encoder.encode(padded[a * 640 : b * 640], num_frames=b - a).features)
     assert not all(np.allclose(got, whole[a:b], atol=1e-3) for got, (a, b) in zip(seen, windows))
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_reference_every_frame_reaches_every_window_context(tmp_path, monkeypatch, in_place):
+    import physavatar.inference.pipeline as pipeline_module
+
+    contexts = []
+
+    def spy(*args, control, **kwargs):
+        contexts.append(control[0])
+        return denoise_window(*args, control=control, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "denoise_window", spy)
+    pipe = tiny_pipeline(reference_every_frame=in_place)
+    saved = tmp_path / "saved"
+    pipe.save_pretrained(saved)  # the switch travels with the model
+    pipe = PhysAvatarPipeline.from_pretrained(saved)
+    assert pipe.transformer.config.reference_every_frame is in_place
+    result = pipe.generate(portrait(), speech(1.5), tmp_path / "v.mp4", num_steps=1, progress=False)
+    assert result.report["chunks"] == len(contexts) == 4  # two odd windows, then two interpolated even ones
+    for context in contexts:  # (2z + 64, 1 + f, h, w), z = 4: inactive, reactive, generate-mask; reference first
+        reference, reactive, generate = context[:4, 0], context[4:8, 1:], context[8, 1:, 0, 0] > 0
+        holds_reference = [torch.equal(reactive[:, i], reference) for i in range(reactive.shape[1])]
+        assert holds_reference == (generate.tolist() if in_place else [False] * len(holds_reference))
+    assert not all(context[8, 1:].all() for context in contexts)  # the even windows know some latents
 
 
 def test_even_chunks_get_their_neighbours_frames(tmp_path):

@@ -178,6 +178,20 @@ def test_known_frames_latents_come_from_extract_or_are_encoded(tmp_path, caplog,
     torch.testing.assert_close(reading._context(batch, torch.tensor([True])), encoded)
     assert reading.train()[-1].total > 0
 
+    # model.reference_every_frame: the reference latent is the reactive part of every latent to generate
+    in_place = Trainer(config(tmp_path / "e", data, **known, **{"model.reference_every_frame": True}),
+                       progress=False)
+    reference = batch["reference"]  # (1, z, 1, h, w); the clip has 3 latents, the first one known (2 tail frames)
+    for draw_known, generated in ((False, [0, 1, 2]), (True, [1, 2])):
+        context = in_place._context(batch, torch.tensor([draw_known]))
+        plain = reading._context(batch, torch.tensor([draw_known]))
+        reactive = context[:, 4:8, 1:]
+        assert torch.equal(reactive[:, :, generated], reference.expand_as(reactive[:, :, generated]))
+        known_latents = [i for i in range(3) if i not in generated]
+        assert torch.equal(reactive[:, :, known_latents], plain[:, 4:8, 1:][:, :, known_latents])
+        torch.testing.assert_close(context[:, :4], plain[:, :4])  # inactive part and reference slot unchanged
+        torch.testing.assert_close(context[:, 8:], plain[:, 8:])  # masks unchanged
+
     path = known_frames_path(Path(batch["clip_dir"][0]), "vae", 2, 1)
     save_file({"known": torch.zeros(4, 2, 8, 8)}, path)  # stale: another clip length
     stale = Trainer(config(tmp_path / "c", data, **known), progress=False)
@@ -203,6 +217,15 @@ def test_resume_continues_bit_for_bit(tmp_path, data):
                     progress=False)
     with pytest.raises(ValueError, match="another model config.*model.audio_hidden_norm: True there, False here"):
         other.resume()
+    # a checkpoint saved before model.reference_every_frame existed was trained without it
+    saved = resumed.list_checkpoints()[-1] / "model.json"
+    saved.write_text(json.dumps({k: v for k, v in json.loads(saved.read_text()).items()
+                                 if k != "reference_every_frame"}))
+    assert Trainer(config(tmp_path / "b", data, **{"run.max_steps": 6}), progress=False).resume()
+    in_place = Trainer(config(tmp_path / "b", data, **{"run.max_steps": 6, "model.reference_every_frame": True}),
+                       progress=False)
+    with pytest.raises(ValueError, match="model.reference_every_frame: False there, True here"):
+        in_place.resume()
 
 
 def test_resume_after_sigkill(tmp_path, data):

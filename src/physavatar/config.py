@@ -53,6 +53,9 @@ class ModelArgs:
     mllm_dim: int = 2048  # C_MLLM: 2048 for Qwen2.5-Omni-3B, 3584 for 7B
     context_mode: ContextMode = "mllm"  # "mllm": Proj_MLLM(e_con + e_tok); "t5": Wan's T5 path; "none"
     mllm_blocks: MLLMBlocks = "vace"  # which blocks cross-attend the MLLM context (see docs/model.md)
+    reference_every_frame: bool = False  # the VACE context's reactive part holds the reference latent at every
+    # latent to generate, not E(zeros) (not in the paper; no weights: a small model then copies the person in place
+    # instead of carrying them over from the leading reference latent through attention; docs/demo.md)
 
     @property
     def dim(self) -> int:

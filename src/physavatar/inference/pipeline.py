@@ -190,6 +190,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
         # this call's sampling schedule: the pipeline's scheduler with the requested shift
         scheduler = type(self.scheduler).from_config(self.scheduler.config, shift=shift)
         plan_as_text = self.transformer.config.context_mode == "t5"
+        in_place = self.transformer.config.reference_every_frame  # False in configs saved before it
 
         def generate_window(request):
             from physavatar.models.vae import (control_latents, known_frames_context, known_frames_latents,
@@ -198,10 +199,10 @@ class PhysAvatarPipeline(DiffusionPipeline):
             chunk = request.chunk
             mask = torch.from_numpy(request.frame_mask)[None]
             if request.known is None:
-                control = control_latents(zero_latents, zero_latents, mask, reference_latent)
+                control = control_latents(zero_latents, zero_latents, mask, reference_latent, in_place)
             else:
                 known = known_frames_latents(codec, frames_to_tensor(request.known), mask)
-                control = known_frames_context(known, mask, reference_latent, zero_latents)
+                control = known_frames_context(known, mask, reference_latent, zero_latents, in_place)
             generator = torch.Generator().manual_seed(seed * 100_003 + chunk.index)
             latents, phys = denoise_window(
                 self.transformer, scheduler, shape=(1, *reference_latent.shape[1:2], zero_latents.shape[2] + 1,

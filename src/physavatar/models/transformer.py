@@ -124,6 +124,7 @@ class PhysAvatarTransformer3DModel(WanVACETransformer3DModel):
         mllm_dim: int = 2048,
         context_mode: str = "mllm",
         mllm_blocks: str = "vace",
+        reference_every_frame: bool = False,  # no weights: read by whoever builds the VACE context (models/vae.py)
     ) -> None:
         super().__init__(
             patch_size=patch_size,

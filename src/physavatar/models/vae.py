@@ -138,10 +138,21 @@ def control_latents(
     reactive: torch.Tensor,
     frame_mask: torch.Tensor,
     reference: torch.Tensor | None = None,
+    reference_every_frame: bool = False,
 ) -> torch.Tensor:
-    """VACE context (B, 2z + 64, r + f, h, w) from latents (B, z, f, h, w) and a (B, F) generate-mask."""
+    """VACE context (B, 2z + 64, r + f, h, w) from latents (B, z, f, h, w) and a (B, F) generate-mask.
+
+    reference_every_frame (a model switch, `ModelArgs.reference_every_frame`): the reactive part of every latent to
+    generate is the (first) reference latent instead of the given one, so the person to animate sits at every
+    position of the context, in place.
+    """
     batch, _, num_latents, h, w = inactive.shape
     mask = latent_generate_mask(frame_mask).to(inactive)  # (B, f)
+    if reference_every_frame:
+        if reference is None:
+            raise ValueError("reference_every_frame needs the reference latent")
+        generate = mask.view(batch, 1, num_latents, 1, 1) > 0
+        reactive = torch.where(generate, reference[:, :, :1].to(reactive), reactive)
     folded = mask.view(batch, 1, num_latents, 1, 1).expand(batch, VAE_SPATIAL_STRIDE**2, num_latents, h, w)
     context = torch.cat([inactive, reactive, folded], dim=1)
     if reference is not None:
@@ -173,6 +184,7 @@ def known_frames_context(
     frame_mask: torch.Tensor,
     reference: torch.Tensor | None,
     zero_latents: torch.Tensor,
+    reference_every_frame: bool = False,
 ) -> torch.Tensor:
     """Context for frame interpolation: known frames (mask 0) in the inactive part, zeros elsewhere.
 
@@ -180,4 +192,4 @@ def known_frames_context(
     """
     reactive = zero_latents.to(inactive.device).expand_as(inactive)
     reference = None if reference is None else reference.to(inactive.device)
-    return control_latents(inactive, reactive, frame_mask, reference)
+    return control_latents(inactive, reactive, frame_mask, reference, reference_every_frame)

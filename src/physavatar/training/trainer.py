@@ -29,6 +29,8 @@ from physavatar.training.config import TrainConfig, save_train_config
 
 log = logging.getLogger(__name__)
 CHECKPOINT_RE = re.compile(r"^step_(\d{7})$")
+# model keys newer than the checkpoints' model.json, with the value every checkpoint saved before them was trained with
+MODEL_KEYS_ADDED_SINCE = {"reference_every_frame": False}
 
 
 @dataclass
@@ -147,6 +149,7 @@ class Trainer:
             self.codec = LatentCodec.from_pretrained(cfg.data.vae, device=self.accelerator.device)
         model = build_model(cfg)
         self._check_model_fits_data(model)
+        self.reference_every_frame = model.config.reference_every_frame  # how `_context` builds the VACE context
         if cfg.run.gradient_checkpointing:
             model.enable_gradient_checkpointing()
         params = [p for p in model.parameters() if p.requires_grad]
@@ -206,26 +209,29 @@ class Trainer:
     def _context(self, batch: dict, draw_known: torch.Tensor) -> torch.Tensor:
         from physavatar.models.vae import control_latents, interpolation_frame_mask, known_frames_context
 
-        latents, reference = batch["latents"], batch["reference"]
+        # built where the model runs: on a GPU this ~17 MB tensor per batch-16 step costs ~50 ms on the host
+        device = self.accelerator.device
+        latents, reference = batch["latents"].to(device), batch["reference"].to(device)
         num_frames = self.cfg.data.num_frames
         if self.zero_latents is None:
             shape = (1, latents.shape[1], latents.shape[2], latents.shape[3], latents.shape[4])
             if self.codec is not None:
                 h, w = latents.shape[-2] * 8, latents.shape[-1] * 8
-                self.zero_latents = self.codec.encode(torch.zeros(1, 3, num_frames, h, w)).cpu()
+                self.zero_latents = self.codec.encode(torch.zeros(1, 3, num_frames, h, w)).to(device)
             else:  # no VAE given: E(zeros) is unknown, use the latent of nothing-known = 0 (tests, tiny runs)
-                self.zero_latents = torch.zeros(shape)
+                self.zero_latents = torch.zeros(shape, device=device)
         zeros = self.zero_latents.expand_as(latents)
         mask = torch.ones(latents.shape[0], num_frames)
-        context = control_latents(zeros, zeros, mask, reference)
+        in_place = self.reference_every_frame
+        context = control_latents(zeros, zeros, mask, reference, in_place)
         if draw_known.any():
             frame_mask = interpolation_frame_mask(num_frames, self.cfg.data.tail_frames, self.cfg.data.head_frames)
             for i in torch.nonzero(draw_known).flatten().tolist():
                 known = batch["known"][i]
                 if known is None:  # no known.* feature file: encode the clip's known frames now
                     known = self._encode_known(batch["clip_dir"][i], frame_mask)
-                context[i : i + 1] = known_frames_context(known[None], frame_mask, reference[i : i + 1],
-                                                          self.zero_latents)
+                context[i : i + 1] = known_frames_context(known[None].to(device), frame_mask, reference[i : i + 1],
+                                                          self.zero_latents, in_place)
         return context
 
     def _encode_known(self, clip_dir: str, frame_mask: torch.Tensor) -> torch.Tensor:
@@ -241,14 +247,15 @@ class Trainer:
 
         cfg, g = self.cfg, self.generator
         device = self.accelerator.device
-        latents, reference = batch["latents"], batch["reference"]
+        latents, reference = batch["latents"].to(device), batch["reference"].to(device)
         batch_size, num_latents = latents.shape[0], latents.shape[2]
 
-        # 1. noisy input and velocity target (the reference latent leads, as in VACE)
+        # 1. noisy input and velocity target (the reference latent leads, as in VACE); random draws on the CPU
+        # generator, so a seed gives the same run on every device
         x0 = torch.cat([reference, latents], dim=2)
         sigmas, timesteps = sample_training_sigmas(batch_size, g, shift=cfg.loss.shift)
-        noise = torch.randn(x0.shape, generator=g)
-        x_t = add_noise(x0, noise, sigmas)
+        noise = torch.randn(x0.shape, generator=g).to(device)
+        x_t = add_noise(x0, noise, sigmas.to(device))
         target = velocity_target(x0, noise)
 
         # 2. Algorithm 1, then classifier-free-guidance dropout
@@ -270,14 +277,14 @@ class Trainer:
         e_tok = None if e_con is None else batch["e_tok"].to(device)
         t5 = self.context_mode == "t5"  # "MLLM via T5": the plan's T5 states are Wan's text context
         out = self.model(
-            x_t.to(device), timesteps.to(device), control_hidden_states=context.to(device),
+            x_t, timesteps.to(device), control_hidden_states=context,
             encoder_hidden_states=e_con if t5 else None,
             audio_features=batch["audio"].to(device), audio_mask=audio_mask.to(device),
             mllm_hidden_states=None if t5 else e_con, mllm_token_embeds=None if t5 else e_tok,
             num_reference_latents=1, return_phys=cfg.loss.supervision != "none",
         )
         pred = out.sample.float()[:, :, 1:]
-        err = (pred - target[:, :, 1:].to(device)) ** 2
+        err = (pred - target[:, :, 1:]) ** 2
         if batch.get("face") is not None:  # loaded only when loss.face_weight or loss.mouth_weight > 0
             weight = 1.0 + (cfg.loss.face_weight * batch["face"] + cfg.loss.mouth_weight * batch["mouth"])[:, None]
             weight = weight.to(device)  # (B, 1, f, h, w)
@@ -290,7 +297,8 @@ class Trainer:
             loss_disc = discrete_loss(out.phys_tokens.float(), targets, supervise.to(device))
         loss = loss_cont + cfg.loss.lambda_discrete * loss_disc
         masked = float((audio_mask == 0).float().mean())
-        return loss, StepLosses(loss.item(), loss_cont.item(), loss_disc.item(), masked)
+        total, cont, disc = torch.stack([loss, loss_cont, loss_disc]).tolist()  # one device sync, not three
+        return loss, StepLosses(total, cont, disc, masked)
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_dir(self) -> Path:
@@ -333,7 +341,7 @@ class Trainer:
             return False
         if (path / "model.json").exists():  # not in checkpoints written before 2026-11-27
             # a switch without weights (e.g. model.audio_hidden_norm) changes the model but no parameter name
-            then = json.loads((path / "model.json").read_text())
+            then = {**MODEL_KEYS_ADDED_SINCE, **json.loads((path / "model.json").read_text())}
             now = json.loads(json.dumps(self.cfg.model_args().to_model_kwargs()))  # tuples as lists, as saved
             differ = sorted(k for k in set(then) | set(now) if then.get(k) != now.get(k))
             if differ:
