@@ -42,6 +42,9 @@ def probe(model: str, data: str, vae_name: str, clips: int, sigmas: tuple[float,
 
     pipe = PhysAvatarPipeline.from_pretrained(model)
     transformer, codec = pipe.transformer.float(), LatentCodec(pipe.vae)
+    if transformer.config.context_mode != "mllm":
+        raise SystemExit(f"{model}: context_mode {transformer.config.context_mode!r}; this probe feeds the plan as the "
+                         "demo models take it ('mllm')")
     frames, size = int(pipe.config.chunk_frames), int(pipe.config.size)
     empty = codec.encode(torch.zeros(1, 3, frames, size, size))  # the VACE context of "no frame known"
     scales = torch.full((len(transformer.config.vace_layers),), 1.1)  # the pipeline's context scale
