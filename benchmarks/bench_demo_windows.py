@@ -120,15 +120,26 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
             "through_pipeline": through_pipeline, "summary": summary, "per_clip": rows}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_model_and_clip_args(parser: argparse.ArgumentParser, clips: int) -> None:
+    """--model / --vae-name pairs and the test clips: shared with the other scripts that compare demo pipelines."""
     parser.add_argument("--model", action="append", required=True,
                         help="a pipeline folder (repeat to compare several on the same clips)")
     parser.add_argument("--vae-name", action="append", required=True,
                         help="the latents' name of each --model's VAE (its folder name at `physavatar extract`), "
                              "in the same order")
     parser.add_argument("--data", default="data/world", help="world dataset with extracted features (test split)")
-    parser.add_argument("--clips", type=int, default=12, help="test clips, evenly spread over the split")
+    parser.add_argument("--clips", type=int, default=clips, help="test clips, evenly spread over the split")
+
+
+def model_vae_pairs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[tuple[str, str]]:
+    if len(args.vae_name) != len(args.model):
+        parser.error(f"{len(args.model)} --model but {len(args.vae_name)} --vae-name: give one per model")
+    return list(zip(args.model, args.vae_name))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_and_clip_args(parser, clips=12)
     parser.add_argument("--audio-scale", type=float,
                         help="audio guidance scale (default: each model's own, its model_index.json audio_scale; "
                         "paper: 2)")
@@ -138,10 +149,8 @@ def main() -> None:
                         "(features encoded afresh) instead of its stored features")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
-    if len(args.vae_name) != len(args.model):
-        parser.error(f"{len(args.model)} --model but {len(args.vae_name)} --vae-name: give one per model")
     reports = []
-    for model, vae_name in zip(args.model, args.vae_name):
+    for model, vae_name in model_vae_pairs(parser, args):
         print(model, flush=True)
         reports.append(measure(model, args.data, vae_name, args.clips, args.audio_scale, args.seed,
                                args.through_pipeline))

@@ -23,14 +23,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench_demo_windows import add_model_and_clip_args, model_vae_pairs, psnr
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 SIGMAS = (0.2, 0.5, 0.8, 0.95, 1.0)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
 def probe(model: str, data: str, vae_name: str, clips: int, sigmas: tuple[float, ...], seed: int) -> dict:
@@ -80,24 +78,17 @@ def probe(model: str, data: str, vae_name: str, clips: int, sigmas: tuple[float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", required=True,
-                        help="a pipeline folder (repeat to compare several on the same clips)")
-    parser.add_argument("--vae-name", action="append", required=True,
-                        help="the latents' name of each --model's VAE (its folder name at `physavatar extract`), "
-                             "in the same order")
-    parser.add_argument("--data", default="data/world", help="world dataset with extracted features (test split)")
-    parser.add_argument("--clips", type=int, default=8, help="test clips, evenly spread over the split")
+    add_model_and_clip_args(parser, clips=8)
     parser.add_argument("--sigmas", default=",".join(map(str, SIGMAS)), help="noise levels, comma-separated")
     parser.add_argument("--seed", type=int, default=0, help="noise seed, the same for every model")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
-    if len(args.vae_name) != len(args.model):
-        parser.error(f"{len(args.model)} --model but {len(args.vae_name)} --vae-name: give one per model")
+    pairs = model_vae_pairs(parser, args)
     sigmas = tuple(float(s) for s in args.sigmas.split(","))
     if not all(0.0 < s <= 1.0 for s in sigmas):
         parser.error(f"--sigmas {args.sigmas}: each must be in (0, 1]")
     reports = []
-    for model, vae_name in zip(args.model, args.vae_name):
+    for model, vae_name in pairs:
         report = probe(model, args.data, vae_name, args.clips, sigmas, args.seed)
         reports.append(report)
         cells = "  ".join(f"{k[6:]}: {v['mse']:.3f} / {v['psnr']:.1f} dB" for k, v in report["summary"].items())
