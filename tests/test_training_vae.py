@@ -149,3 +149,30 @@ def test_face_weight_changes_what_the_decoder_learns(tmp_path):
     cards = [train_vae(VaeTrainArgs(out=str(tmp_path / f"w{w}"), init=str(tmp_path / "vae"), freeze_encoder=True,
                                     face_weight=w, **common), progress=False) for w in (0.0, 4.0)]
     assert cards[0]["final_reconstruction_loss"] != cards[1]["final_reconstruction_loss"]
+
+
+def test_wider_decoder_on_the_init_latent_space(tmp_path, capsys):
+    """--decoder-base-dim with --init --freeze-encoder: a new decoder of that width learns to draw the init's
+    latents; encoder, normalisation and so every latent stay the init's."""
+    from physavatar.models.vae import LatentCodec
+
+    data = make_clips(tmp_path / "data")
+    base = ["train-vae", "--data", str(data), "--batch-size", "2", "--base-dim", "4", "--z-dim", "4", "--quiet",
+            "--lr", "3e-3", "--crop", "16", "--window", "5"]
+    assert main(base + ["--out", str(tmp_path / "vae"), "--steps", "8"]) == 0
+    capsys.readouterr()
+    wide = ["--out", str(tmp_path / "wide"), "--init", str(tmp_path / "vae"), "--freeze-encoder",
+            "--decoder-base-dim", "8"]
+    assert main(base + wide + ["--steps", "1"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(base + wide + ["--steps", "60"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["held_out_psnr_db"] > first["held_out_psnr_db"] + 1  # the fresh decoder learned
+    narrow, wider = LatentCodec.from_pretrained(tmp_path / "vae"), LatentCodec.from_pretrained(tmp_path / "wide")
+    assert wider.vae.config.decoder_base_dim == 8 and wider.vae.config.base_dim == 4
+    assert wider.vae.config.latents_mean == narrow.vae.config.latents_mean
+    assert wider.vae.config.latents_std == narrow.vae.config.latents_std
+    assert card["parameters"] > sum(p.numel() for p in narrow.vae.parameters())
+    x = torch.rand(1, 3, 5, 32, 32) * 2 - 1
+    assert torch.equal(wider.encode(x), narrow.encode(x))
+    assert wider.decode(wider.encode(x)).shape == x.shape

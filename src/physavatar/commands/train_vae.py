@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", type=int, default=d.crop, help=f"train on random square crops of this many "
                         f"pixels (multiple of 8; 0: whole frames; default {d.crop})")
     parser.add_argument("--base-dim", type=int, default=d.base_dim, help="VAE width (Wan2.1: 96; demo: 8)")
+    parser.add_argument("--decoder-base-dim", type=int, default=None, help="decoder width when it should differ "
+                        "from --base-dim; with --init --freeze-encoder, a new decoder of this width is trained on the "
+                        "init's latent space (default: the same width as the encoder, or the init's)")
     parser.add_argument("--z-dim", type=int, default=d.z_dim, help="latent channels (16 = Wan's; the model's "
                         "in_channels must match)")
     parser.add_argument("--max-clips", type=int, default=d.max_clips, help="train clips decoded into memory")
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from physavatar.training.vae import train_vae
 
     card = train_vae(VaeTrainArgs(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size,
-                                  window=args.window, lr=args.lr, base_dim=args.base_dim, z_dim=args.z_dim,
+                                  window=args.window, lr=args.lr, base_dim=args.base_dim,
+                                  decoder_base_dim=args.decoder_base_dim, z_dim=args.z_dim,
                                   max_clips=args.max_clips, seed=args.seed, warmup_steps=args.warmup_steps,
                                   save_every=args.save_every, crop=args.crop,
                                   init=args.init, freeze_encoder=args.freeze_encoder,

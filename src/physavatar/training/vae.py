@@ -11,8 +11,9 @@ small part of the frame and the part a talking-head viewer looks at.
 normalisation, stay exactly as they were, so a diffusion model trained on the old latents works with the new
 decoder unchanged. Windows are encoded whole and cropped in latent space, so the decoder learns on the very
 latents a full-frame encode (and the diffusion model) gives. Sampling the posterior instead made
-a from-scratch VAE converge several times slower on CPU, for no gain here. The learning rate warms up, then
-follows a cosine. Every `save_every` steps the state (weights, optimizer, data RNG) is saved to OUT.ckpt/, and
+a from-scratch VAE converge several times slower on CPU, for no gain here. `decoder_base_dim` (diffusers'
+`AutoencoderKLWan` config key) gives the init's encoder a fresh decoder of that width; with `freeze_encoder` it
+learns the init's very latent space. The learning rate warms up, then follows a cosine. Every `save_every` steps the state (weights, optimizer, data RNG) is saved to OUT.ckpt/, and
 a rerun with the same arguments resumes from it. At the end the per-channel latent mean / std over the data
 are written into the VAE config (`latents_mean`, `latents_std`), which is how Wan normalises latents, and the
 folder is written atomically.
@@ -37,6 +38,7 @@ class VaeTrainArgs:
     data: str = "data/world"
     out: str = "vae_world"
     base_dim: int = 8
+    decoder_base_dim: int | None = None  # decoder width when it differs from base_dim (None: the same, or the init's)
     z_dim: int = 16
     dim_mult: tuple[int, ...] = (1, 2, 2, 4)
     num_res_blocks: int = 1
@@ -156,10 +158,12 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     rng = np.random.default_rng(args.seed)
     if args.init:
         vae = AutoencoderKLWan.from_pretrained(args.init, torch_dtype=torch.float32)
+        if args.decoder_base_dim and args.decoder_base_dim != _decoder_width(vae.config):
+            vae = _with_fresh_decoder(vae, args.decoder_base_dim)
     else:
-        vae = AutoencoderKLWan(base_dim=args.base_dim, z_dim=args.z_dim, dim_mult=list(args.dim_mult),
-                               num_res_blocks=args.num_res_blocks, latents_mean=[0.0] * args.z_dim,
-                               latents_std=[1.0] * args.z_dim)
+        vae = AutoencoderKLWan(base_dim=args.base_dim, decoder_base_dim=args.decoder_base_dim, z_dim=args.z_dim,
+                               dim_mult=list(args.dim_mult), num_res_blocks=args.num_res_blocks,
+                               latents_mean=[0.0] * args.z_dim, latents_std=[1.0] * args.z_dim)
     vae.to(device)
     if args.freeze_encoder:
         vae.encoder.requires_grad_(False)
@@ -238,6 +242,23 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
 
     shutil.rmtree(ckpt, ignore_errors=True)
     return card
+
+
+def _decoder_width(config) -> int:
+    return config.decoder_base_dim or config.base_dim
+
+
+def _with_fresh_decoder(vae, decoder_base_dim: int):
+    """The same encoder (so the same latent space and normalisation) with a new, untrained decoder of another
+    width: the demo VAE's decoder is 8 channels wide at full resolution, too thin to draw a face sharply."""
+    from diffusers import AutoencoderKLWan
+
+    config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
+    wider = AutoencoderKLWan.from_config({**config, "decoder_base_dim": decoder_base_dim})
+    wider.encoder.load_state_dict(vae.encoder.state_dict())
+    wider.quant_conv.load_state_dict(vae.quant_conv.state_dict())
+    wider.post_quant_conv.load_state_dict(vae.post_quant_conv.state_dict())
+    return wider
 
 
 def _to(device: torch.device, x: torch.Tensor, weight: torch.Tensor | None):
