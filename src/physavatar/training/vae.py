@@ -13,8 +13,9 @@ decoder unchanged. Windows are encoded whole and cropped in latent space, so the
 latents a full-frame encode (and the diffusion model) gives. Sampling the posterior instead made
 a from-scratch VAE converge several times slower on CPU, for no gain here. `decoder_base_dim` (diffusers'
 `AutoencoderKLWan` config key) gives the init's encoder a fresh decoder of that width; with `freeze_encoder` it
-learns the init's very latent space. The learning rate warms up, then follows a cosine. Every `save_every` steps the state (weights, optimizer, data RNG) is saved to OUT.ckpt/, and
-a rerun with the same arguments resumes from it. At the end the per-channel latent mean / std over the data
+learns the init's very latent space. The learning rate warms up, then follows a cosine. Every `save_every`
+steps the state (weights, optimizer, data RNG) is saved to OUT.ckpt/, and a rerun with the same arguments
+resumes from it. At the end the per-channel latent mean / std over the data
 are written into the VAE config (`latents_mean`, `latents_std`), which is how Wan normalises latents, and the
 folder is written atomically.
 
