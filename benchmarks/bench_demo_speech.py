@@ -14,7 +14,10 @@ the generated mouth darkness with the world renderer's truth for the same speech
 Each case's correlation is also split into its two parts: within speech only (do the lips follow the
 syllables?) and the mouth's darkness while speaking / in pauses of >= 5 frames (does it shut in gaps?). For the
 free sentences it also scores the frames of the odd chunks, of the interpolated even chunks and of the first chunk
-alone (generated like a single window). ~4 min per 4 cases of each kind on 2 cores.
+alone (generated like a single window). The truth passed through the model's VAE is scored the same way
+(`vae_*`): the most any model in that latent space can reach on this measure, which is lower on free sentences
+than on the world's speech. `--seconds 1.32` makes each world case a single window. ~4 min per 4 cases of each
+kind on 2 cores.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def main() -> int:
     import torch
     from PIL import Image
 
-    from bench_demo import IDENTITY_SEEDS, SENTENCES, speech
+    from bench_demo import IDENTITY_SEEDS, SENTENCES, speech, through_vae
     from physavatar.commands.demo import model_framing
     from physavatar.commands.generate import default_model_dir
     from physavatar.constants import FPS
@@ -81,19 +84,21 @@ def main() -> int:
     def corr(generated: np.ndarray, truth: np.ndarray) -> float:
         return lip_sync(generated, truth)["corr"]  # bench_demo.py's lip-sync measure, at lag 0
 
-    def pauses_and_syllables(generated: np.ndarray, truth: np.ndarray, wav: np.ndarray) -> dict:
+    def pauses_and_syllables(generated: np.ndarray, truth: np.ndarray, vae: np.ndarray, wav: np.ndarray) -> dict:
         """Lag-0 correlation has two parts: speech against pauses (the mouth shut in gaps of >= 5 frames) and the
         syllables within speech. Scored apart, with the darkness of each in generated and true frames."""
         pauses = pause_frames(wav, len(truth))
         speech = ~pauses
         return {"pause_fraction": round(float(pauses.mean()), 3),
                 "speech_only_corr": corr(generated[speech], truth[speech]),
+                "vae_corr": corr(vae, truth), "vae_speech_only_corr": corr(vae[speech], truth[speech]),
                 "generated_speech_pause": [round(float(generated[m].mean()), 3) if m.any() else None
                                            for m in (speech, pauses)],
                 "truth_speech_pause": [round(float(truth[m].mean()), 3) if m.any() else None
                                        for m in (speech, pauses)]}
 
-    def run(tag: str, wav: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
+    def run(tag: str, wav: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mouth darkness of the generated frames, of the truth and of the truth through the model's VAE."""
         truth = drive_avatar(make_identity(IDENTITY_SEEDS[i], framing), wav, clip_seed=i, size=int(pipe.config.size))
         out = tmp / f"{tag}_{i}.mp4"
         pipe.generate(Image.fromarray(truth.reference), truth.wav, out, seed=i, audio_scale=args.audio_scale,
@@ -102,7 +107,8 @@ def main() -> int:
         n = min(len(frames), len(truth.frames))
         unit = truth.identity.framing.unit
         return (mouth_darkness(frames[:n], truth.keypoints[:n], unit),
-                mouth_darkness(truth.frames[:n], truth.keypoints[:n], unit))
+                mouth_darkness(truth.frames[:n], truth.keypoints[:n], unit),
+                mouth_darkness(through_vae(pipe, truth.frames[:n]), truth.keypoints[:n], unit))
 
     cases = min(args.cases, len(SENTENCES))
     audio_scale = float(pipe.config.audio_scale if args.audio_scale is None else args.audio_scale)
@@ -110,11 +116,12 @@ def main() -> int:
                     "world_version": WORLD_VERSION, "world": [], "sentences": []}
     for i in range(cases):
         world = make_speech(70_000 + i, int(args.seconds * FPS), language="en")
-        generated, truth = run("world", world.wav, i)
-        report["world"].append({"corr": corr(generated, truth), **pauses_and_syllables(generated, truth, world.wav),
+        generated, truth, vae = run("world", world.wav, i)
+        report["world"].append({"corr": corr(generated, truth), **pauses_and_syllables(generated, truth, vae,
+                                                                                       world.wav),
                                 "text": world.text})
         wav, voice = speech(SENTENCES[i], TRAINING_VOICES[i])
-        generated, truth = run("sentence", wav, i)
+        generated, truth, vae = run("sentence", wav, i)
         n = len(generated)
         odd = np.zeros(n, bool)
         for c in plan_interleaved(n, chunk).chunks:  # the pipeline's own plan
@@ -122,13 +129,15 @@ def main() -> int:
                 odd[c.output[0] : c.output[1]] = True
         row = {"voice": voice, "corr": corr(generated, truth), "odd_chunks": corr(generated[odd], truth[odd]),
                "even_chunks": corr(generated[~odd], truth[~odd]), "first_chunk": corr(generated[:chunk], truth[:chunk]),
-               **pauses_and_syllables(generated, truth, wav)}
+               "vae_first_chunk": corr(vae[:chunk], truth[:chunk]), **pauses_and_syllables(generated, truth, vae, wav)}
         report["sentences"].append(row)
         print(f"case {i}: world {report['world'][-1]['corr']}, sentence {row}", file=sys.stderr, flush=True)
     report["summary"] = {
-        **{f"world_{k}": mean([r[k] for r in report["world"]]) for k in ("corr", "speech_only_corr", "pause_fraction")},
+        **{f"world_{k}": mean([r[k] for r in report["world"]])
+           for k in ("corr", "speech_only_corr", "vae_corr", "vae_speech_only_corr", "pause_fraction")},
         **{f"sentences_{k}": mean([r[k] for r in report["sentences"]])
-           for k in ("corr", "speech_only_corr", "pause_fraction", "odd_chunks", "even_chunks", "first_chunk")},
+           for k in ("corr", "speech_only_corr", "vae_corr", "vae_speech_only_corr", "pause_fraction", "odd_chunks",
+                     "even_chunks", "first_chunk", "vae_first_chunk")},
         **{f"{kind}_{who}_speech_pause": [mean_or_none([r[f"{who}_speech_pause"][j] for r in report[kind]])
                                           for j in (0, 1)]
            for kind in ("world", "sentences") for who in ("generated", "truth")},
