@@ -13,10 +13,11 @@ it. Also printed: how much the face's physical-state token (the L_disc target) v
 --held-out N (default 4) also scores the probe on speech no clip holds: N 5-s clips of the world's own speech
 (new seeds) and bench_demo.py's N held-out sentences spoken with training voices (bench_demo_speech.py's cases),
 each rendered by the world for a new person, its features encoded per 33-frame window as the pipeline encodes
-them; over all frames and within speech only (pauses of >= 5 frames left out: do the features follow the
-syllables?). --model PIPELINE adds the same probe per latent frame from that model's audio tokens (Proj_aud's
-output, what its audio cross-attention reads) beside the raw features averaged over each latent's frames: what
-the projector keeps of the mouth, on the training kind of speech and on free speech. ~2 min.
+them (with the default audio encoder, the one `physavatar extract` uses unless told otherwise); over all frames
+and within speech only (pauses of >= 5 frames left out: do the features follow the syllables?). --model PIPELINE
+adds the same probe per latent frame from that model's audio tokens (Proj_aud's output, what its audio
+cross-attention reads) beside the raw features averaged over each latent's frames: what the projector keeps of
+the mouth, on the training kind of speech and on free speech. ~2 min.
 """
 
 from __future__ import annotations

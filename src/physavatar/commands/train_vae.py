@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"pixels (multiple of 8; 0: whole frames; default {d.crop})")
     parser.add_argument("--base-dim", type=int, default=d.base_dim, help="VAE width (Wan2.1: 96; demo: 8)")
     parser.add_argument("--decoder-base-dim", type=int, default=None, help="decoder width when it should differ "
-                        "from --base-dim; with --init --freeze-encoder, a new decoder of this width is trained on the "
-                        "init's latent space (default: the same width as the encoder, or the init's)")
+                        "from --base-dim; with --init, a fresh decoder of this width replaces the init's (add "
+                        "--freeze-encoder to train it on the init's latent space unchanged; default: the same width "
+                        "as the encoder, or the init's)")
     parser.add_argument("--z-dim", type=int, default=d.z_dim, help="latent channels (16 = Wan's; the model's "
                         "in_channels must match)")
     parser.add_argument("--max-clips", type=int, default=d.max_clips, help="train clips decoded into memory")

@@ -15,9 +15,8 @@ a from-scratch VAE converge several times slower on CPU, for no gain here. `deco
 `AutoencoderKLWan` config key) gives the init's encoder a fresh decoder of that width; with `freeze_encoder` it
 learns the init's very latent space. The learning rate warms up, then follows a cosine. Every `save_every`
 steps the state (weights, optimizer, data RNG) is saved to OUT.ckpt/, and a rerun with the same arguments
-resumes from it. At the end the per-channel latent mean / std over the data
-are written into the VAE config (`latents_mean`, `latents_std`), which is how Wan normalises latents, and the
-folder is written atomically.
+resumes from it. At the end the per-channel latent mean / std over the data are written into the VAE config
+(`latents_mean`, `latents_std`), which is how Wan normalises latents, and the folder is written atomically.
 
     physavatar train-vae --data data/world --out vae_world --steps 2000
 """
@@ -251,7 +250,8 @@ def _decoder_width(config) -> int:
 
 def _with_fresh_decoder(vae, decoder_base_dim: int):
     """The same encoder (so the same latent space and normalisation) with a new, untrained decoder of another
-    width: the demo VAE's decoder is 8 channels wide at full resolution, too thin to draw a face sharply."""
+    width: whether a wider decoder draws more of what the latents hold (for the demo VAE, 8 channels wide at full
+    resolution, only a little: docs/demo.md)."""
     from diffusers import AutoencoderKLWan
 
     config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
