@@ -222,8 +222,7 @@ class Trainer:
                 self.zero_latents = torch.zeros(shape, device=device)
         zeros = self.zero_latents.expand_as(latents)
         mask = torch.ones(latents.shape[0], num_frames)
-        in_place = self.reference_every_frame
-        context = control_latents(zeros, zeros, mask, reference, in_place)
+        context = control_latents(zeros, zeros, mask, reference, self.reference_every_frame)
         if draw_known.any():
             frame_mask = interpolation_frame_mask(num_frames, self.cfg.data.tail_frames, self.cfg.data.head_frames)
             for i in torch.nonzero(draw_known).flatten().tolist():
@@ -231,7 +230,7 @@ class Trainer:
                 if known is None:  # no known.* feature file: encode the clip's known frames now
                     known = self._encode_known(batch["clip_dir"][i], frame_mask)
                 context[i : i + 1] = known_frames_context(known[None].to(device), frame_mask, reference[i : i + 1],
-                                                          self.zero_latents, in_place)
+                                                          self.zero_latents, self.reference_every_frame)
         return context
 
     def _encode_known(self, clip_dir: str, frame_mask: torch.Tensor) -> torch.Tensor:
@@ -247,7 +246,9 @@ class Trainer:
 
         cfg, g = self.cfg, self.generator
         device = self.accelerator.device
-        latents, reference = batch["latents"].to(device), batch["reference"].to(device)
+        # on the device once: `_context` reads them from the batch too
+        batch = {**batch, "latents": batch["latents"].to(device), "reference": batch["reference"].to(device)}
+        latents, reference = batch["latents"], batch["reference"]
         batch_size, num_latents = latents.shape[0], latents.shape[2]
 
         # 1. noisy input and velocity target (the reference latent leads, as in VACE); random draws on the CPU

@@ -255,11 +255,11 @@ def _with_fresh_decoder(vae, decoder_base_dim: int):
     from diffusers import AutoencoderKLWan
 
     config = {k: v for k, v in vae.config.items() if not k.startswith("_")}
-    wider = AutoencoderKLWan.from_config({**config, "decoder_base_dim": decoder_base_dim})
-    wider.encoder.load_state_dict(vae.encoder.state_dict())
-    wider.quant_conv.load_state_dict(vae.quant_conv.state_dict())
-    wider.post_quant_conv.load_state_dict(vae.post_quant_conv.state_dict())
-    return wider
+    fresh = AutoencoderKLWan.from_config({**config, "decoder_base_dim": decoder_base_dim})
+    fresh.encoder.load_state_dict(vae.encoder.state_dict())
+    fresh.quant_conv.load_state_dict(vae.quant_conv.state_dict())
+    fresh.post_quant_conv.load_state_dict(vae.post_quant_conv.state_dict())
+    return fresh
 
 
 def _to(device: torch.device, x: torch.Tensor, weight: torch.Tensor | None):
