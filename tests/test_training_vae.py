@@ -46,13 +46,14 @@ def test_train_vae_learns_and_writes_normalisation(tmp_path, capsys):
     assert len(codec.vae.config.latents_mean) == 4 and (out / "training_card.json").exists()
 
 
-def test_train_vae_resumes_where_a_crash_stopped_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("adversarial", [{}, {"adv_weight": 0.5, "adv_start": 3}], ids=["plain", "adversarial"])
+def test_train_vae_resumes_where_a_crash_stopped_it(tmp_path, monkeypatch, adversarial):
     from physavatar.training import vae as vae_training
     from physavatar.training.vae import VaeTrainArgs, train_vae
 
     data = make_clips(tmp_path / "data")
     common = dict(data=str(data), batch_size=2, base_dim=4, z_dim=4, crop=16, steps=12, save_every=5, lr=3e-3,
-                  device="cpu")
+                  device="cpu", **adversarial)
     whole = train_vae(VaeTrainArgs(out=str(tmp_path / "whole"), **common), progress=False)
 
     real_batch, calls = vae_training._batch, []
@@ -83,6 +84,9 @@ def test_train_vae_resumes_where_a_crash_stopped_it(tmp_path, monkeypatch):
     assert not (tmp_path / "resumed.ckpt").exists()
     assert resumed["final_reconstruction_loss"] == whole["final_reconstruction_loss"]
     assert resumed["held_out_psnr_db"] == whole["held_out_psnr_db"]
+    # the discriminator and its optimizer resume too (it started at step 3, before the checkpoint of step 5)
+    assert resumed["discriminator_loss_curve"] == whole["discriminator_loss_curve"]
+    assert bool(whole["discriminator_loss_curve"]) == bool(adversarial)
     with pytest.raises(ValueError, match="other arguments"):  # a changed run never mixes with an old state
         train_vae(VaeTrainArgs(out=str(tmp_path / "other"), **{**common, "lr": 1e-3}), progress=False)
     (tmp_path / "other.ckpt" / "state.pt").write_text("{not a checkpoint")
@@ -176,3 +180,44 @@ def test_wider_decoder_on_the_init_latent_space(tmp_path, capsys):
     x = torch.rand(1, 3, 5, 32, 32) * 2 - 1
     assert torch.equal(wider.encode(x), narrow.encode(x))
     assert wider.decode(wider.encode(x)).shape == x.shape
+
+
+def test_patch_discriminator_learns_to_tell_sharp_frames_from_blurred_ones():
+    """What the adversarial loss rests on: the hinge loss trains the discriminator to separate real frames from
+    the blur an L1 + MSE decoder draws, and a generator loss that rewards looking real."""
+    from physavatar.training.discriminator import PatchDiscriminator, discriminator_loss, generator_loss
+
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(channels=8)
+    optimizer = torch.optim.Adam(disc.parameters(), lr=2e-3, betas=(0.5, 0.9))
+
+    def sharp_and_blurred():
+        sharp = (torch.rand(4, 3, 2, 32, 32) > 0.5).float() * 2 - 1  # hard-edged noise
+        flat = sharp.permute(0, 2, 1, 3, 4).reshape(8, 3, 32, 32)
+        blurred = torch.nn.functional.avg_pool2d(flat, 3, 1, 1).reshape(4, 2, 3, 32, 32).permute(0, 2, 1, 3, 4)
+        return sharp, blurred
+
+    sharp, blurred = sharp_and_blurred()
+    assert disc(sharp).shape == (8, 1, 4, 4)  # frames folded into the batch, a logit per patch
+    first = discriminator_loss(disc(sharp), disc(blurred)).item()
+    for _ in range(40):
+        sharp, blurred = sharp_and_blurred()
+        loss = discriminator_loss(disc(sharp), disc(blurred))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    sharp, blurred = sharp_and_blurred()
+    with torch.no_grad():
+        assert discriminator_loss(disc(sharp), disc(blurred)).item() < 0.5 * first
+        assert generator_loss(disc(sharp)) < generator_loss(disc(blurred))  # looking real lowers the generator's loss
+
+
+def test_adaptive_weight_balances_the_two_gradients():
+    from physavatar.training.discriminator import adaptive_weight
+
+    layer = torch.nn.Parameter(torch.randn(3, 3))
+    rec, adv = (layer ** 2).sum(), 4 * layer.sum()
+    w = adaptive_weight(rec, adv, layer)
+    g_rec, g_adv = 2 * layer.detach(), 4 * torch.ones(3, 3)
+    assert torch.allclose(w, g_rec.norm() / (g_adv.norm() + 1e-4))
+    assert torch.allclose(adaptive_weight(rec, 10 * adv, layer), w / 10, rtol=1e-3)  # a louder loss gets less weight

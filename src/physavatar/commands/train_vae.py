@@ -38,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-weight", type=float, default=d.face_weight, help="extra loss weight inside each "
                         "frame's face box, from the clips' keypoints.npy (default 0: off; e.g. 4 = five times the "
                         "weight of the rest of the frame)")
+    parser.add_argument("--adv-weight", type=float, default=d.adv_weight, help="add a patch discriminator's hinge "
+                        "loss with this weight, balanced against the reconstruction loss's gradient at the decoder's "
+                        "last layer (VQGAN's adaptive weight; e.g. 0.5; default 0: off). L1 + MSE alone blurs what the "
+                        "latents leave uncertain, such as a small face")
+    parser.add_argument("--adv-start", type=int, default=d.adv_start, help="step the discriminator and its loss "
+                        "start at (default 0; from scratch, start after the reconstruction has converged)")
+    parser.add_argument("--disc-lr", type=float, default=d.disc_lr, help=f"discriminator learning rate (Adam, "
+                        f"constant; default {d.disc_lr})")
     parser.add_argument("--device", default=d.device, help="auto (CUDA when there is one, default), cpu, cuda, "
                         "cuda:1, ...")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -54,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
                                   max_clips=args.max_clips, seed=args.seed, warmup_steps=args.warmup_steps,
                                   save_every=args.save_every, crop=args.crop,
                                   init=args.init, freeze_encoder=args.freeze_encoder,
-                                  face_weight=args.face_weight, device=args.device), progress=not args.quiet)
+                                  face_weight=args.face_weight, adv_weight=args.adv_weight,
+                                  adv_start=args.adv_start, disc_lr=args.disc_lr, device=args.device), progress=not args.quiet)
     print(json.dumps({k: v for k, v in card.items() if k != "args"}))
     return 0

@@ -13,9 +13,11 @@ decoder unchanged. Windows are encoded whole and cropped in latent space, so the
 latents a full-frame encode (and the diffusion model) gives. Sampling the posterior instead made
 a from-scratch VAE converge several times slower on CPU, for no gain here. `decoder_base_dim` (diffusers'
 `AutoencoderKLWan` config key) gives the init's encoder a fresh decoder of that width; with `freeze_encoder` it
-learns the init's very latent space. The learning rate warms up, then follows a cosine. Every `save_every`
-steps the state (weights, optimizer, data RNG) is saved to OUT.ckpt/, and a rerun with the same arguments
-resumes from it. At the end the per-channel latent mean / std over the data are written into the VAE config
+learns the init's very latent space. `adv_weight` adds a patch discriminator's hinge loss from step `adv_start`
+on (training/discriminator.py), balanced against the reconstruction loss at the decoder's last layer as in
+VQGAN: L1 + MSE alone draws the mean of what a latent could be, a blur where the face is small. The learning
+rate warms up, then follows a cosine. Every `save_every` steps the state (weights, optimizers, discriminator,
+data RNG) is saved to OUT.ckpt/, and a rerun with the same arguments resumes from it. At the end the per-channel latent mean / std over the data are written into the VAE config
 (`latents_mean`, `latents_std`), which is how Wan normalises latents, and the folder is written atomically.
 
     physavatar train-vae --data data/world --out vae_world --steps 2000
@@ -31,6 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from physavatar.training.discriminator import (PatchDiscriminator, adaptive_weight, discriminator_loss,
+                                               generator_loss)
 
 
 @dataclass
@@ -56,6 +61,9 @@ class VaeTrainArgs:
     init: str = ""  # start from this AutoencoderKLWan folder (fine-tuning, e.g. on longer windows) instead of scratch
     freeze_encoder: bool = False  # train the decoder only (needs init); the latent space stays the init's
     face_weight: float = 0.0  # extra loss weight inside the face box (needs keypoints.npy beside each video)
+    adv_weight: float = 0.0  # weight of the patch discriminator's hinge loss, relative to the adaptive balance (0: off)
+    adv_start: int = 0  # step the discriminator and its loss start at (after an L1 + MSE warm-up when from scratch)
+    disc_lr: float = 2e-4  # discriminator learning rate (Adam, betas 0.5 / 0.9, constant)
     device: str = "auto"  # auto = CUDA when there is one; not part of a run's identity (a run may resume elsewhere)
 
 
@@ -145,6 +153,9 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
         raise ValueError("--freeze-encoder fine-tunes a trained VAE's decoder; give the VAE with --init")
     if args.face_weight < 0:
         raise ValueError(f"--face-weight {args.face_weight}: use 0 (off) or a positive extra weight")
+    if args.adv_weight < 0 or not 0 <= args.adv_start < max(args.steps, 1):
+        raise ValueError(f"--adv-weight {args.adv_weight} / --adv-start {args.adv_start}: use a weight >= 0 (0: off) "
+                         f"and a start step in [0, --steps {args.steps})")
     videos = _load_frames(root, args.max_clips, "train", args.face_weight)
     held_out = [v[..., :3] for v in _load_frames(root, 8, "val")] or [v[..., :3] for v in videos[-2:]]
     if not videos:
@@ -171,8 +182,12 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     trained = [p for p in vae.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, args))
+    disc = disc_optimizer = None
+    if args.adv_weight:
+        disc = PatchDiscriminator().to(device)
+        disc_optimizer = torch.optim.Adam(disc.parameters(), lr=args.disc_lr, betas=(0.5, 0.9))
     ckpt = Path(f"{args.out}.ckpt")
-    step, losses, seconds = 0, [], 0.0
+    step, losses, adv_losses, seconds = 0, [], [], 0.0
     if (ckpt / "state.pt").exists():
         try:
             state = torch.load(ckpt / "state.pt", weights_only=True, map_location="cpu")
@@ -186,7 +201,10 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
         schedule.load_state_dict(state["schedule"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        step, losses, seconds = state["step"], state["losses"], state["seconds"]
+        if disc is not None:
+            disc.load_state_dict(state["disc"])
+            disc_optimizer.load_state_dict(state["disc_optimizer"])
+        step, losses, adv_losses, seconds = state["step"], state["losses"], state["adv_losses"], state["seconds"]
     start = time.perf_counter() - seconds
     bar = tqdm(range(step, args.steps), unit="step", disable=not progress, desc="train vae", initial=step,
                total=args.steps)
@@ -207,18 +225,33 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
             err = err * weight / weight.mean()  # same overall scale as the unweighted loss
         rec = err.abs().mean() + (err ** 2).mean()
         loss = loss + rec
+        adversarial = disc is not None and step >= args.adv_start
+        if adversarial:
+            disc.requires_grad_(False)
+            fooled = generator_loss(disc(recon))
+            loss = loss + args.adv_weight * adaptive_weight(rec, fooled, vae.decoder.conv_out.weight) * fooled
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
+        if adversarial:
+            disc.requires_grad_(True)
+            d_loss = discriminator_loss(disc(x), disc(recon.detach()))
+            d_loss.backward()
+            disc_optimizer.step()
+            disc_optimizer.zero_grad(set_to_none=True)
+            adv_losses.append(d_loss.item())
         losses.append(rec.item())
-        bar.set_postfix(rec=f"{np.mean(losses[-20:]):.4f}")
+        bar.set_postfix(rec=f"{np.mean(losses[-20:]):.4f}",
+                        **({"disc": f"{np.mean(adv_losses[-20:]):.3f}"} if adv_losses else {}))
         if (step + 1) % args.save_every == 0 and step + 1 < args.steps:
             _save_state(ckpt, {"args": asdict(args), "vae": vae.state_dict(), "optimizer": optimizer.state_dict(),
                                "schedule": schedule.state_dict(), "rng": rng.bit_generator.state,
                                "torch_rng": torch.get_rng_state(), "step": step + 1, "losses": losses,
-                               "seconds": time.perf_counter() - start})
+                               "adv_losses": adv_losses, "seconds": time.perf_counter() - start,
+                               **({"disc": disc.state_dict(), "disc_optimizer": disc_optimizer.state_dict()}
+                                  if disc is not None else {})})
 
     # latent statistics for Wan's normalisation, and a held-out reconstruction figure
     vae.eval()
@@ -233,6 +266,8 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     card = {"args": asdict(args), "init_card": _card(args.init), "train_seconds": round(time.perf_counter() - start, 1),
             "final_reconstruction_loss": float(np.mean(losses[-20:])) if losses else None,
             "loss_curve": [round(float(np.mean(losses[i:i + 50])), 4) for i in range(0, len(losses), 50)],
+            "discriminator_loss_curve": [round(float(np.mean(adv_losses[i:i + 50])), 4)
+                                         for i in range(0, len(adv_losses), 50)],
             "held_out_psnr_db": round(held_psnr, 2), "parameters": sum(p.numel() for p in vae.parameters()),
             "device": str(device)}
     with atomic_dir(args.out, overwrite=True) as tmp:
