@@ -221,3 +221,25 @@ def test_adaptive_weight_balances_the_two_gradients():
     g_rec, g_adv = 2 * layer.detach(), 4 * torch.ones(3, 3)
     assert torch.allclose(w, g_rec.norm() / (g_adv.norm() + 1e-4))
     assert torch.allclose(adaptive_weight(rec, 10 * adv, layer), w / 10, rtol=1e-3)  # a louder loss gets less weight
+
+
+def test_patchified_residual_vae_keeps_the_models_latent_grid(tmp_path, capsys):
+    """Wan2.2's layout (pixel unshuffle by 2, one level fewer, residual blocks) still gives the 8x / 4x latent
+    grid the model expects, learns, and loads through the pipeline's codec."""
+    from physavatar.models.vae import LatentCodec
+
+    data = make_clips(tmp_path / "data")
+    out = tmp_path / "vae"
+    args = ["train-vae", "--data", str(data), "--out", str(out), "--batch-size", "2", "--base-dim", "4", "--z-dim",
+            "4", "--crop", "16", "--dim-mult", "1,2,2", "--patch-size", "2", "--residual", "--quiet"]
+    assert main(args + ["--steps", "1"]) == 0
+    before = json.loads(capsys.readouterr().out)["final_reconstruction_loss"]
+    assert main(args + ["--steps", "30"]) == 0
+    assert json.loads(capsys.readouterr().out)["final_reconstruction_loss"] < 0.9 * before
+    codec = LatentCodec.from_pretrained(out)
+    assert codec.vae.config.patch_size == 2 and codec.vae.config.is_residual
+    assert codec.encode(torch.zeros(1, 3, 9, 32, 48)).shape == (1, 4, 3, 4, 6)
+    assert codec.decode(torch.zeros(1, 4, 3, 4, 6)).shape == (1, 3, 9, 32, 48)
+    # a layout whose spatial stride is not the model's 8 is refused before any data is read
+    assert main(["train-vae", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "x"), "--dim-mult", "1,2,2"]) == 2
+    assert "downsamples 4x" in capsys.readouterr().err

@@ -26,6 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "from --base-dim; with --init, a fresh decoder of this width replaces the init's (add "
                         "--freeze-encoder to train it on the init's latent space unchanged; default: the same width "
                         "as the encoder, or the init's)")
+    parser.add_argument("--dim-mult", default=",".join(map(str, d.dim_mult)), help="width multiplier of each "
+                        "level, comma-separated (default 1,2,2,4; each level after the first halves the resolution)")
+    parser.add_argument("--patch-size", type=int, default=None, help="Wan2.2's pixel unshuffle before the encoder "
+                        "(and shuffle after the decoder): 2 runs the full-resolution level at half resolution, "
+                        "so use one level fewer (e.g. --dim-mult 1,2,2); default: none, as in Wan2.1")
+    parser.add_argument("--residual", action="store_true", help="Wan2.2's residual down/up-sampling blocks "
+                        "(diffusers' is_residual)")
     parser.add_argument("--z-dim", type=int, default=d.z_dim, help="latent channels (16 = Wan's; the model's "
                         "in_channels must match)")
     parser.add_argument("--max-clips", type=int, default=d.max_clips, help="train clips decoded into memory")
@@ -59,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     card = train_vae(VaeTrainArgs(data=args.data, out=args.out, steps=args.steps, batch_size=args.batch_size,
                                   window=args.window, lr=args.lr, base_dim=args.base_dim,
                                   decoder_base_dim=args.decoder_base_dim, z_dim=args.z_dim,
+                                  dim_mult=_levels(args.dim_mult), patch_size=args.patch_size,
+                                  residual=args.residual,
                                   max_clips=args.max_clips, seed=args.seed, warmup_steps=args.warmup_steps,
                                   save_every=args.save_every, crop=args.crop,
                                   init=args.init, freeze_encoder=args.freeze_encoder,
@@ -66,3 +75,13 @@ def run(args: argparse.Namespace) -> int:
                                   adv_start=args.adv_start, disc_lr=args.disc_lr, device=args.device), progress=not args.quiet)
     print(json.dumps({k: v for k, v in card.items() if k != "args"}))
     return 0
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        levels = tuple(int(m) for m in text.split(","))
+    except ValueError:
+        raise ValueError(f"--dim-mult {text!r}: give comma-separated integers, e.g. 1,2,2,4") from None
+    if not levels or min(levels) < 1:
+        raise ValueError(f"--dim-mult {text!r}: give positive integers, e.g. 1,2,2,4")
+    return levels

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from physavatar.constants import VAE_SPATIAL_STRIDE
 from physavatar.training.discriminator import (PatchDiscriminator, adaptive_weight, discriminator_loss,
                                                generator_loss)
 
@@ -47,6 +48,8 @@ class VaeTrainArgs:
     z_dim: int = 16
     dim_mult: tuple[int, ...] = (1, 2, 2, 4)
     num_res_blocks: int = 1
+    patch_size: int | None = None  # Wan2.2's pixel (un)shuffle around the VAE: 2 runs the top level at half resolution
+    residual: bool = False  # Wan2.2's residual down/up blocks (diffusers' is_residual)
     window: int = 5  # frames per sample (1 + 4k)
     crop: int = 64  # train on random crop x crop windows (0: whole frames); the VAE is convolutional, so a
     # 64-px crop costs a quarter of a 128-px frame and buys four times the steps
@@ -156,6 +159,7 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
     if args.adv_weight < 0 or not 0 <= args.adv_start < max(args.steps, 1):
         raise ValueError(f"--adv-weight {args.adv_weight} / --adv-start {args.adv_start}: use a weight >= 0 (0: off) "
                          f"and a start step in [0, --steps {args.steps})")
+    architecture = None if args.init else _architecture(args)  # bad levels fail before minutes of video decoding
     videos = _load_frames(root, args.max_clips, "train", args.face_weight)
     held_out = [v[..., :3] for v in _load_frames(root, 8, "val")] or [v[..., :3] for v in videos[-2:]]
     if not videos:
@@ -172,9 +176,7 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
         if args.decoder_base_dim and args.decoder_base_dim != _decoder_width(vae.config):
             vae = _with_fresh_decoder(vae, args.decoder_base_dim)
     else:
-        vae = AutoencoderKLWan(base_dim=args.base_dim, decoder_base_dim=args.decoder_base_dim, z_dim=args.z_dim,
-                               dim_mult=list(args.dim_mult), num_res_blocks=args.num_res_blocks,
-                               latents_mean=[0.0] * args.z_dim, latents_std=[1.0] * args.z_dim)
+        vae = AutoencoderKLWan(**architecture, latents_mean=[0.0] * args.z_dim, latents_std=[1.0] * args.z_dim)
     vae.to(device)
     if args.freeze_encoder:
         vae.encoder.requires_grad_(False)
@@ -277,6 +279,27 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
 
     shutil.rmtree(ckpt, ignore_errors=True)
     return card
+
+
+def _architecture(args: VaeTrainArgs) -> dict:
+    """diffusers' AutoencoderKLWan config for a VAE from scratch. The spatial stride must stay Wan's 8 (the model
+    and the pipeline assume it): 2 ** (levels - 1) downsamplings times the patch size. Time is downsampled by 4
+    in the last two downsamplings, as in Wan2.1 (and Wan2.2's VAE with a patch size of 2 and one level fewer)."""
+    patch = args.patch_size or 1
+    stride = patch * 2 ** (len(args.dim_mult) - 1)
+    levels = ",".join(map(str, args.dim_mult))
+    if stride != VAE_SPATIAL_STRIDE or len(args.dim_mult) < 3:
+        raise ValueError(f"--dim-mult {levels} with --patch-size {patch} downsamples {stride}x in space; the model "
+                         f"needs {VAE_SPATIAL_STRIDE}x (4 levels, or 3 with --patch-size 2)")
+    mult = list(args.dim_mult)
+    if args.residual and (mult != sorted(mult) or mult[-1] != mult[-2]):
+        raise ValueError(f"--residual --dim-mult {levels}: the residual blocks need non-decreasing levels whose last "
+                         "two are equal (e.g. 1,2,2)")
+    temporal = [False] * (len(args.dim_mult) - 3) + [True, True]
+    return dict(base_dim=args.base_dim, decoder_base_dim=args.decoder_base_dim, z_dim=args.z_dim,
+                dim_mult=list(args.dim_mult), num_res_blocks=args.num_res_blocks, temperal_downsample=temporal,
+                patch_size=args.patch_size, is_residual=args.residual, in_channels=3 * patch ** 2,
+                out_channels=3 * patch ** 2)
 
 
 def _decoder_width(config) -> int:
