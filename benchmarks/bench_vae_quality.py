@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> dict:
     for i in range(people):
         identity = make_identity(IDENTITY_SEEDS[i], args.framing)
         world = drive_avatar(identity, make_speech(80_000 + i, int(args.seconds * FPS), language="en").wav, clip_seed=i)
-        sentence = drive_avatar(identity, speech(SENTENCES[i], TRAINING_VOICES[i])[0], clip_seed=i) if sentences else None
+        sentence = None
+        if sentences:
+            sentence = drive_avatar(identity, speech(SENTENCES[i], TRAINING_VOICES[i])[0], clip_seed=i)
         cases.append((world, sentence))
 
     def mouth(frames: np.ndarray, clip) -> np.ndarray:

@@ -241,5 +241,6 @@ def test_patchified_residual_vae_keeps_the_models_latent_grid(tmp_path, capsys):
     assert codec.encode(torch.zeros(1, 3, 9, 32, 48)).shape == (1, 4, 3, 4, 6)
     assert codec.decode(torch.zeros(1, 4, 3, 4, 6)).shape == (1, 3, 9, 32, 48)
     # a layout whose spatial stride is not the model's 8 is refused before any data is read
-    assert main(["train-vae", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "x"), "--dim-mult", "1,2,2"]) == 2
+    refused = ["train-vae", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "x"), "--dim-mult", "1,2,2"]
+    assert main(refused) == 2
     assert "downsamples 4x" in capsys.readouterr().err

@@ -38,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-clips", type=int, default=d.max_clips, help="train clips decoded into memory")
     parser.add_argument("--seed", type=int, default=d.seed, help="random seed")
     parser.add_argument("--init", default="", help="start from this AutoencoderKLWan folder instead of from "
-                        "scratch (fine-tuning; --base-dim/--z-dim are then the folder's)")
+                        "scratch (fine-tuning; --base-dim, --z-dim, --dim-mult, --patch-size and --residual are "
+                        "then the folder's)")
     parser.add_argument("--freeze-encoder", action="store_true", help="fine-tune the decoder of the --init VAE "
                         "only: its latent space (and latents_mean/std) stay exactly the same, so a model trained on "
                         "its latents keeps working with the new decoder")
@@ -72,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                                   save_every=args.save_every, crop=args.crop,
                                   init=args.init, freeze_encoder=args.freeze_encoder,
                                   face_weight=args.face_weight, adv_weight=args.adv_weight,
-                                  adv_start=args.adv_start, disc_lr=args.disc_lr, device=args.device), progress=not args.quiet)
+                                  adv_start=args.adv_start, disc_lr=args.disc_lr, device=args.device),
+                     progress=not args.quiet)
     print(json.dumps({k: v for k, v in card.items() if k != "args"}))
     return 0
 

@@ -15,10 +15,13 @@ a from-scratch VAE converge several times slower on CPU, for no gain here. `deco
 `AutoencoderKLWan` config key) gives the init's encoder a fresh decoder of that width; with `freeze_encoder` it
 learns the init's very latent space. `adv_weight` adds a patch discriminator's hinge loss from step `adv_start`
 on (training/discriminator.py), balanced against the reconstruction loss at the decoder's last layer as in
-VQGAN: L1 + MSE alone draws the mean of what a latent could be, a blur where the face is small. The learning
+VQGAN: L1 + MSE alone draws the mean of what a latent could be, a blur where the face is small. `patch_size`
+and `residual` build a from-scratch VAE in Wan2.2's layout (pixel unshuffle by 2, one level fewer, residual
+down / up blocks; for the demo's world it learns far more in the same CPU time, docs/demo.md). The learning
 rate warms up, then follows a cosine. Every `save_every` steps the state (weights, optimizers, discriminator,
-data RNG) is saved to OUT.ckpt/, and a rerun with the same arguments resumes from it. At the end the per-channel latent mean / std over the data are written into the VAE config
-(`latents_mean`, `latents_std`), which is how Wan normalises latents, and the folder is written atomically.
+data RNG) is saved to OUT.ckpt/, and a rerun with the same arguments resumes from it. At the end the per-channel
+latent mean / std over the data are written into the VAE config (`latents_mean`, `latents_std`), which is how
+Wan normalises latents, and the folder is written atomically.
 
     physavatar train-vae --data data/world --out vae_world --steps 2000
 """
