@@ -122,11 +122,18 @@ def measure(case: dict, frames: np.ndarray, keypoints: np.ndarray | None = None,
 def through_vae(pipe, frames: np.ndarray) -> np.ndarray:
     """The truth's frames encoded and decoded by the pipeline's VAE, chunk by chunk: the best any generator
     in this latent space can look."""
+    from physavatar.models.vae import LatentCodec
+
+    return through_codec(LatentCodec(pipe.vae), frames, int(pipe.config.chunk_frames))
+
+
+def through_codec(codec, frames: np.ndarray, chunk: int) -> np.ndarray:
+    """Frames through a LatentCodec chunk by chunk, as the pipeline decodes (a tail shorter than 1 + 4k frames is
+    kept as it is)."""
     import torch
 
-    from physavatar.models.vae import LatentCodec, frames_to_tensor, tensor_to_frames
+    from physavatar.models.vae import frames_to_tensor, tensor_to_frames
 
-    codec, chunk = LatentCodec(pipe.vae), int(pipe.config.chunk_frames)
     out = []
     with torch.no_grad():
         for a in range(0, len(frames), chunk):

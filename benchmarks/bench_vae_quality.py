@@ -27,6 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+CHUNK = 33  # frames the demo pipeline encodes and decodes at once (its chunk_frames)
+
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     d = ((a.astype(np.float32) - b.astype(np.float32)) / 255) ** 2
@@ -49,12 +51,12 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     from PIL import Image
 
-    from bench_demo import IDENTITY_SEEDS, SENTENCES, speech
+    from bench_demo import IDENTITY_SEEDS, SENTENCES, speech, through_codec
     from bench_demo_speech import TRAINING_VOICES
     from physavatar.commands.generate import default_model_dir
     from physavatar.constants import FPS
     from physavatar.evaluation.world_quality import lip_sync, mouth_darkness
-    from physavatar.models.vae import LatentCodec, frames_to_tensor, tensor_to_frames
+    from physavatar.models.vae import LatentCodec
     from physavatar.physstate.layout import FACE, face_mask
     from physavatar.world.clip import drive_avatar
     from physavatar.world.identity import make_identity
@@ -68,56 +70,50 @@ def main(argv: list[str] | None = None) -> dict:
     people = min(args.people, len(SENTENCES))
     sentences = bool(available_voices())
 
-    def through(codec, frames: np.ndarray, chunk: int = 33) -> np.ndarray:
-        """Chunk by chunk, as the pipeline decodes (a tail shorter than 1 + 4k frames is kept as it is)."""
-        out = []
-        for a in range(0, len(frames), chunk):
-            piece = frames[a : a + chunk]
-            k = (len(piece) - 1) // 4 * 4 + 1
-            rec = tensor_to_frames(codec.decode(codec.encode(frames_to_tensor(piece[:k][None]))))[0]
-            out.append(np.concatenate([rec, piece[k:]]))
-        return np.concatenate(out)
+    def mouth(frames: np.ndarray, clip) -> np.ndarray:
+        return mouth_darkness(frames, clip.keypoints[: len(frames)], clip.identity.framing.unit)
 
-    cases = []
+    def face_crop(clip):
+        """A 48-px square around the first frame's face, blown up 3x."""
+        size = clip.frames.shape[2]
+        cx, cy = np.clip(clip.keypoints[0, FACE, :2].mean(0) * size, 24, size - 24).astype(int)
+        return lambda f: np.kron(f[cy - 24 : cy + 24, cx - 24 : cx + 24], np.ones((3, 3, 1), np.uint8))
+
+    cases, thumbs = [], []  # the truth's side of every measure, once for all VAEs
     for i in range(people):
         identity = make_identity(IDENTITY_SEEDS[i], args.framing)
         world = drive_avatar(identity, make_speech(80_000 + i, int(args.seconds * FPS), language="en").wav, clip_seed=i)
         sentence = None
         if sentences:
             sentence = drive_avatar(identity, speech(SENTENCES[i], TRAINING_VOICES[i])[0], clip_seed=i)
-        cases.append((world, sentence))
-
-    def mouth(frames: np.ndarray, clip) -> np.ndarray:
-        return mouth_darkness(frames, clip.keypoints[: len(frames)], clip.identity.framing.unit)
+        truth = world.frames[:CHUNK]
+        cases.append({"world": world, "sentence": sentence, "truth": truth,
+                      "box": face_mask(world.keypoints[:CHUNK], truth.shape[1:3]).astype(np.float32),
+                      "mouth_world": mouth(world.frames, world),
+                      "mouth_sentence": None if sentence is None else mouth(sentence.frames, sentence),
+                      "crop": face_crop(world)})
+        for f in truth[:5]:
+            small = Image.fromarray(f).resize((16, 16), Image.BICUBIC).resize(f.shape[1::-1], Image.BICUBIC)
+            thumbs.append(psnr(np.asarray(small), f))
 
     report: dict = {"framing": args.framing, "people": people, "seconds": args.seconds, "vaes": {}}
-    thumbs, crops = [], [[] for _ in range(min(3, people))]
+    crops = [[c["crop"](c["truth"][2])] for c in cases[:3]]
     for name, codec in codecs.items():
         rows = {k: [] for k in ("psnr5", "face5", "psnr33", "face33", "mouth_world", "mouth_sentences")}
-        for i, (world, sentence) in enumerate(cases):
-            truth = world.frames[:33]
-            box = face_mask(world.keypoints[:33], truth.shape[1:3]).astype(np.float32)
-            rec5, rec33 = through(codec, truth[:5]), through(codec, truth)
+        for i, c in enumerate(cases):
+            truth, box, world, sentence = c["truth"], c["box"], c["world"], c["sentence"]
+            rec5, rec33 = through_codec(codec, truth[:5], CHUNK), through_codec(codec, truth, CHUNK)
             rows["psnr5"].append(psnr(rec5, truth[:5]))
             rows["face5"].append(psnr(rec5, truth[:5], box[:5]))
             rows["psnr33"].append(psnr(rec33, truth))
             rows["face33"].append(psnr(rec33, truth, box))
-            rows["mouth_world"].append(lip_sync(mouth(through(codec, world.frames), world),
-                                                mouth(world.frames, world))["corr"])
+            rows["mouth_world"].append(lip_sync(mouth(through_codec(codec, world.frames, CHUNK), world),
+                                                c["mouth_world"])["corr"])
             if sentence is not None:
-                rows["mouth_sentences"].append(lip_sync(mouth(through(codec, sentence.frames), sentence),
-                                                        mouth(sentence.frames, sentence))["corr"])
+                rows["mouth_sentences"].append(lip_sync(mouth(through_codec(codec, sentence.frames, CHUNK), sentence),
+                                                        c["mouth_sentence"])["corr"])
             if i < len(crops):
-                cx, cy = np.clip(world.keypoints[0, FACE, :2].mean(0) * truth.shape[2], 24, truth.shape[2] - 24)
-                cut = lambda f: np.kron(f[int(cy) - 24 : int(cy) + 24, int(cx) - 24 : int(cx) + 24],  # noqa: E731
-                                        np.ones((3, 3, 1), np.uint8))
-                if not crops[i]:
-                    crops[i].append(cut(truth[2]))
-                crops[i].append(cut(rec5[2]))
-            if not report["vaes"]:  # the thumbnail baseline once
-                for f in truth[:5]:
-                    small = Image.fromarray(f).resize((16, 16), Image.BICUBIC).resize(f.shape[1::-1], Image.BICUBIC)
-                    thumbs.append(psnr(np.asarray(small), f))
+                crops[i].append(c["crop"](rec5[2]))
         report["vaes"][name] = {k: round(float(np.mean(v)), 3) if v else None for k, v in rows.items()}
         print(name, json.dumps(report["vaes"][name]), flush=True)
     report["thumbnail_psnr5"] = round(float(np.mean(thumbs)), 2)

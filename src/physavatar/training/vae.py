@@ -300,7 +300,7 @@ def _architecture(args: VaeTrainArgs) -> dict:
                          "two are equal (e.g. 1,2,2)")
     temporal = [False] * (len(args.dim_mult) - 3) + [True, True]
     return dict(base_dim=args.base_dim, decoder_base_dim=args.decoder_base_dim, z_dim=args.z_dim,
-                dim_mult=list(args.dim_mult), num_res_blocks=args.num_res_blocks, temperal_downsample=temporal,
+                dim_mult=mult, num_res_blocks=args.num_res_blocks, temperal_downsample=temporal,
                 patch_size=args.patch_size, is_residual=args.residual, in_channels=3 * patch ** 2,
                 out_channels=3 * patch ** 2)
 
