@@ -240,6 +240,12 @@ def test_patchified_residual_vae_keeps_the_models_latent_grid(tmp_path, capsys):
     assert codec.vae.config.patch_size == 2 and codec.vae.config.is_residual
     assert codec.encode(torch.zeros(1, 3, 9, 32, 48)).shape == (1, 4, 3, 4, 6)
     assert codec.decode(torch.zeros(1, 4, 3, 4, 6)).shape == (1, 3, 9, 32, 48)
+    # a stage started from it keeps its layout whatever the layout flags say, and its card says so
+    assert main(["train-vae", "--data", str(data), "--out", str(tmp_path / "stage2"), "--init", str(out), "--steps",
+                 "1", "--batch-size", "2", "--crop", "16", "--quiet"]) == 0
+    layout = json.loads(capsys.readouterr().out)["layout"]
+    assert (layout["patch_size"], layout["is_residual"], layout["dim_mult"], layout["base_dim"]) == (2, True,
+                                                                                                    [1, 2, 2], 4)
     # a layout whose spatial stride is not the model's 8 is refused before any data is read
     refused = ["train-vae", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "x"), "--dim-mult", "1,2,2"]
     assert main(refused) == 2

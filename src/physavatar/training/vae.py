@@ -268,7 +268,11 @@ def train_vae(args: VaeTrainArgs, progress: bool = True) -> dict:
             z = vae.encode(sample).latent_dist.mode()
             vae.register_to_config(latents_mean=z.mean(dim=(0, 2, 3, 4)).tolist(),
                                    latents_std=z.std(dim=(0, 2, 3, 4)).clamp_min(1e-4).tolist())
-    card = {"args": asdict(args), "init_card": _card(args.init), "train_seconds": round(time.perf_counter() - start, 1),
+    # with --init the layout flags are ignored (the init's layout is kept), so `args` alone would misreport it
+    layout = {key: vae.config[key] for key in ("base_dim", "decoder_base_dim", "z_dim", "dim_mult", "num_res_blocks",
+                                                "patch_size", "is_residual", "temperal_downsample")}
+    card = {"args": asdict(args), "layout": layout, "init_card": _card(args.init),
+            "train_seconds": round(time.perf_counter() - start, 1),
             "final_reconstruction_loss": float(np.mean(losses[-20:])) if losses else None,
             "loss_curve": [round(float(np.mean(losses[i:i + 50])), 4) for i in range(0, len(losses), 50)],
             "discriminator_loss_curve": [round(float(np.mean(adv_losses[i:i + 50])), 4)
