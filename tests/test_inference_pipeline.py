@@ -289,3 +289,19 @@ def test_model_sets_its_own_audio_guidance(pipe, tmp_path):
     own = loaded.generate(portrait(), speech(0.3), tmp_path / "a.mp4", num_steps=1, progress=False)
     told = loaded.generate(portrait(), speech(0.3), tmp_path / "b.mp4", num_steps=1, audio_scale=1.0, progress=False)
     assert own.report["audio_scale"] == 3.5 and told.report["audio_scale"] == 1.0
+
+
+def test_phys_pass_reads_the_physical_state_from_the_chosen_pass_of_the_same_video(tmp_path):
+    pipe = tiny_pipeline()
+    for block in pipe.transformer.blocks:  # a fresh model's audio branch adds zero: open it so the passes differ
+        torch.nn.init.normal_(block.audio_attn.to_out[0].weight, std=0.5)
+    wav = speech(0.4)
+    audio = pipe.generate(portrait(), wav, tmp_path / "a.mp4", num_steps=2, seed=3, progress=False)
+    silent = pipe.generate(portrait(), wav, tmp_path / "n.mp4", num_steps=2, seed=3, phys_pass="no_audio",
+                           progress=False)
+    # both passes run at every step either way: the video is the same, only the reading of Proj_Phys differs
+    assert np.array_equal(read_video(audio.video), read_video(silent.video))
+    assert not np.allclose(np.load(audio.files["phys"]), np.load(silent.files["phys"]))
+    with pytest.raises(ValueError, match="phys_pass='both'; choose one of"):
+        pipe.generate(portrait(), wav, tmp_path / "x.mp4", num_steps=2, phys_pass="both", progress=False)
+    assert not (tmp_path / "x.mp4").exists()

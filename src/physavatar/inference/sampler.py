@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import torch
 
 
+PHYS_PASSES = ("audio", "no_audio")  # the two passes of every step, in batch order
+
+
 @dataclass
 class GuidanceArgs:
     num_steps: int = 50
@@ -21,6 +24,13 @@ class GuidanceArgs:
     plan_scale: float = 1.0
     context_scale: float = 1.1
     shift: float = 5.0
+    # which pass of the last step Proj_Phys is read from: "audio" (the paper: inference masks no audio token) or
+    # "no_audio" (every audio token masked: the case eq. 4 supervises, since its loss only counts masked positions)
+    phys_pass: str = "audio"
+
+    def __post_init__(self):
+        if self.phys_pass not in PHYS_PASSES:
+            raise ValueError(f"phys_pass={self.phys_pass!r}; choose one of {PHYS_PASSES}")
 
 
 def combine_guidance(v_full: torch.Tensor, v_noaudio: torch.Tensor, v_none: torch.Tensor | None,
@@ -80,7 +90,7 @@ def denoise_window(
             v_none = transformer(hidden_states=x, timestep=t.expand(1).to(device), control_hidden_states=control,
                                  control_hidden_states_scale=scales, num_reference_latents=1).sample.float()
         if last and out.phys_tokens is not None:
-            phys = out.phys_tokens[:1].float()
+            phys = out.phys_tokens[PHYS_PASSES.index(guidance.phys_pass)][None].float()
         v = combine_guidance(v_full, v_noaudio, v_none, guidance.audio_scale, guidance.plan_scale)
         latents = scheduler.step(v, t, latents, return_dict=False)[0]
         if callback is not None:
