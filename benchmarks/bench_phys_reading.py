@@ -17,7 +17,7 @@ speech and person:
   placement         mean distance of body / face points to the truth's (frame widths): is the person where the
                     reference puts them?
 Cases: bench_demo.py's held-out sentences, voices and people, and the world's own speech (new seeds) spoken by the
-same people with training voices. ~1 min per case on 2 cores.
+same people with the world's own voices. ~1 min per case on 2 cores.
 """
 
 from __future__ import annotations
@@ -88,7 +88,6 @@ def main() -> int:
     from PIL import Image
 
     from bench_demo import IDENTITY_SEEDS, SENTENCES, VOICES, speech
-    from bench_demo_speech import TRAINING_VOICES
     from physavatar.commands.demo import model_framing
     from physavatar.commands.generate import default_model_dir
     from physavatar.constants import FPS
@@ -112,9 +111,10 @@ def main() -> int:
     for kind in ("sentences", "world"):
         for i in range(cases):
             if kind == "sentences":
-                wav, voice = speech(SENTENCES[i], VOICES[i])
+                wav, voice = speech(SENTENCES[i], VOICES[i % len(VOICES)])
             else:
-                wav, voice = make_speech(70_000 + i, int(args.seconds * FPS), language="en").wav, TRAINING_VOICES[i]
+                world = make_speech(70_000 + i, int(args.seconds * FPS), language="en")
+                wav, voice = world.wav, world.voice
             truth = drive_avatar(make_identity(IDENTITY_SEEDS[i], framing), wav, clip_seed=i,
                                  size=int(pipe.config.size))
             row: dict = {"kind": kind, "voice": voice, "seconds": round(len(truth.wav) / 16000, 2)}

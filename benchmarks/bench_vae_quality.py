@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> dict:
         world = drive_avatar(identity, make_speech(80_000 + i, int(args.seconds * FPS), language="en").wav, clip_seed=i)
         sentence = None
         if sentences:
-            sentence = drive_avatar(identity, speech(SENTENCES[i], TRAINING_VOICES[i])[0], clip_seed=i)
+            voice = TRAINING_VOICES[i % len(TRAINING_VOICES)]
+            sentence = drive_avatar(identity, speech(SENTENCES[i], voice)[0], clip_seed=i)
         truth = world.frames[:CHUNK]
         cases.append({"world": world, "sentence": sentence, "truth": truth,
                       "box": face_mask(world.keypoints[:CHUNK], truth.shape[1:3]).astype(np.float32),

@@ -103,7 +103,7 @@ def held_out_cases(count: int, window: int, framing: str) -> dict[str, list[dict
     for kind in cases:
         for i in range(min(count, len(SENTENCES))):
             wav = (make_speech(70_000 + i, 125, language="en").wav if kind == "world"
-                   else speech(SENTENCES[i], TRAINING_VOICES[i])[0])
+                   else speech(SENTENCES[i], TRAINING_VOICES[i % len(TRAINING_VOICES)])[0])
             truth = drive_avatar(make_identity(IDENTITY_SEEDS[i], framing), wav, clip_seed=i, size=128)
             n = len(truth.frames) // window * window
             step = window * SAMPLES_PER_FRAME
