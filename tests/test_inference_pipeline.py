@@ -190,8 +190,10 @@ def _cli(pipe_dir, tmp_path, image, audio, out, *extra):
 def test_cli_writes_video_and_cleans_its_work_folder(pipe_dir, tmp_path, capsys):
     portrait().save(tmp_path / "me.png")
     write_wav(tmp_path / "s.wav", speech(0.6))
-    assert _cli(pipe_dir, tmp_path, tmp_path / "me.png", tmp_path / "s.wav", tmp_path / "new" / "o.mp4") == 0
+    assert _cli(pipe_dir, tmp_path, tmp_path / "me.png", tmp_path / "s.wav", tmp_path / "new" / "o.mp4",
+                "--phys-pass", "no_audio") == 0
     assert probe_video(tmp_path / "new" / "o.mp4").num_frames == 15
+    assert json.loads((tmp_path / "new" / "o.json").read_text())["phys_pass"] == "no_audio"
     assert not (tmp_path / "new" / ".o.work").exists()
     assert "wrote" in capsys.readouterr().out
 
@@ -302,6 +304,7 @@ def test_phys_pass_reads_the_physical_state_from_the_chosen_pass_of_the_same_vid
     # both passes run at every step either way: the video is the same, only the reading of Proj_Phys differs
     assert np.array_equal(read_video(audio.video), read_video(silent.video))
     assert not np.allclose(np.load(audio.files["phys"]), np.load(silent.files["phys"]))
+    assert (audio.report["phys_pass"], silent.report["phys_pass"]) == ("audio", "no_audio")
     with pytest.raises(ValueError, match="phys_pass='both'; choose one of"):
         pipe.generate(portrait(), wav, tmp_path / "x.mp4", num_steps=2, phys_pass="both", progress=False)
     assert not (tmp_path / "x.mp4").exists()

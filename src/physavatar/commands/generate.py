@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan-scale", type=float, default=1.0, help="guidance scale of the planner context "
                         "(1 = no extra pass)")
     parser.add_argument("--context-scale", type=float, default=1.1, help="VACE context scale (paper: 1.1)")
+    parser.add_argument("--phys-pass", choices=["audio", "no_audio"], default="audio",
+                        help="the pass of the last denoising step that OUT.phys.npy (the predicted physical state) is "
+                        "read from: audio (the paper's) or no_audio (every audio token masked, as training supervises "
+                        "it); the video is the same either way (docs/demo.md)")
     parser.add_argument("--edit", help='text edit appended to the planner prompt, e.g. "more excited" (Appendix C)')
     parser.add_argument("--long-form", choices=["interleaved", "ar"], default="interleaved",
                         help="interleaved: odd chunks then even chunks by VACE interpolation (paper); ar: the "
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = PhysAvatarPipeline.from_pretrained(model, device=device, dtype=dtype)
     result = pipe.generate(
         args.image, args.audio, args.out, edit=args.edit, num_steps=args.steps, audio_scale=args.audio_scale,
-        plan_scale=args.plan_scale, context_scale=args.context_scale, seed=args.seed, long_form=args.long_form,
+        plan_scale=args.plan_scale, context_scale=args.context_scale, phys_pass=args.phys_pass, seed=args.seed, long_form=args.long_form,
         work_dir=args.work_dir, skeleton=args.skeleton, correct_joins=not args.no_join_correction,
         progress=not args.quiet,
     )

@@ -226,7 +226,7 @@ class PhysAvatarPipeline(DiffusionPipeline):
                "audio": hashlib.sha256(wav.tobytes()).hexdigest(),
                "frames": total_frames, "edit": edit, "steps": num_steps, "audio_scale": audio_scale,
                "plan_scale": plan_scale, "context_scale": context_scale, "seed": seed, "long_form": long_form,
-               "model": str(self.transformer.config.get("_name_or_path", ""))}
+               "phys_pass": phys_pass, "model": str(self.transformer.config.get("_name_or_path", ""))}
         work = WorkDir(work_dir or out.parent / f".{out.stem}.work", job)
         run_plan(plan, work, generate_window, (size, size), rank=state.process_index,
                  world_size=state.num_processes, barrier=state.wait_for_everyone, progress=progress)
