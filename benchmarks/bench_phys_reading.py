@@ -147,7 +147,10 @@ def main() -> int:
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:
-        Path(args.json).write_text(text + "\n")
+        from physavatar.io.atomic import atomic_write
+
+        with atomic_write(args.json, "w") as f:
+            f.write(text + "\n")
     return 0
 
 
