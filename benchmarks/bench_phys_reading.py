@@ -79,10 +79,12 @@ def score(keypoints: np.ndarray, truth: np.ndarray) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="pipeline folder (default: the shipped demo model)")
-    parser.add_argument("--cases", type=int, default=4, help="cases of each kind of speech (max 6)")
+    parser.add_argument("--cases", type=int, default=4, help="cases of each kind of speech (1-16)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each world-speech case")
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
+    if args.cases < 1:
+        parser.error(f"--cases {args.cases}: give at least 1")
 
     import torch
     from PIL import Image
