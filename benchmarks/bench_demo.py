@@ -157,6 +157,11 @@ def through_codec(codec, frames: np.ndarray, chunk: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def sem(values: list[float]) -> float | None:
+    """Standard error of a mean over cases (None for one case)."""
+    return round(float(np.std(values, ddof=1) / np.sqrt(len(values))), 4) if len(values) > 1 else None
+
+
 def summarise(rows: list[dict]) -> dict:
     """Mean over cases of every number (nested dicts kept); None where no case has a value."""
     out = {}
@@ -253,7 +258,7 @@ def main() -> int:
     # the truth's head, which moves with the speech, over a face that never moves)
     names = ("demo", "untrained", "truth_through_vae", "truth", "reference_still")
     rows = {k: [] for k in names}
-    frames = {k: [] for k in names}
+    frames = {k: [] for k in names[:4]}  # the still reference needs no FID
     voices_used = []
     for i in range(min(args.cases, len(SENTENCES))):
         wav, voice = speech(SENTENCES[i], VOICES[i % len(VOICES)])
@@ -292,8 +297,7 @@ def main() -> int:
         **{name: summarise(rows[name]) for name in names},
         # per case the lag-0 correlation spreads widely: the s.e.m. says how far a mean over these cases can be trusted
         "lip_sync_corr_per_case": {name: [round(r["lip_sync"]["corr"], 4) for r in rows[name]] for name in names},
-        "lip_sync_corr_sem": {name: round(float(np.std([r["lip_sync"]["corr"] for r in rows[name]], ddof=1)
-                                                / np.sqrt(len(rows[name]))), 4) if len(rows[name]) > 1 else None
+        "lip_sync_corr_sem": {name: sem([r["lip_sync"]["corr"] for r in rows[name]])
                               for name in (*names[:3], "reference_still")},
         "fid_vs_truth": {name: fid(frames[name], frames["truth"]) for name in names[:3]},
     }

@@ -68,7 +68,7 @@ def main() -> int:
     import torch
     from PIL import Image
 
-    from bench_demo import IDENTITY_SEEDS, SENTENCES, speech, through_vae
+    from bench_demo import IDENTITY_SEEDS, SENTENCES, sem, speech, through_vae
     from physavatar.commands.demo import model_framing
     from physavatar.commands.generate import default_model_dir
     from physavatar.constants import FPS
@@ -146,8 +146,7 @@ def main() -> int:
         print(f"case {i}: world {report['world'][-1]['corr']}, sentence {row}", file=sys.stderr, flush=True)
     report["summary"] = {
         # the spread of a mean over few cases: per case the correlation ranges widely
-        **{f"{kind}_corr_sem": round(float(np.std([r["corr"] for r in report[kind]], ddof=1)
-                                           / np.sqrt(len(report[kind]))), 3)
+        **{f"{kind}_corr_sem": sem([r["corr"] for r in report[kind]])
            for kind in ("world", "sentences") if len(report[kind]) > 1},
         **{f"world_{k}": mean([r[k] for r in report["world"]])
            for k in ("corr", "speech_only_corr", "vae_corr", "vae_speech_only_corr", "pause_fraction")},

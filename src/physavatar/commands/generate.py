@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan-scale", type=float, default=1.0, help="guidance scale of the planner context "
                         "(1 = no extra pass)")
     parser.add_argument("--context-scale", type=float, default=1.1, help="VACE context scale (paper: 1.1)")
+    # inference/sampler.PHYS_PASSES, spelled out so that --help does not import torch
     parser.add_argument("--phys-pass", choices=["audio", "no_audio"], default="audio",
                         help="the pass of the last denoising step that OUT.phys.npy (the predicted physical state) is "
                         "read from: audio (the paper's) or no_audio (every audio token masked, as training supervises "

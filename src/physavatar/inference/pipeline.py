@@ -23,7 +23,7 @@ import torch
 from diffusers import DiffusionPipeline
 
 from physavatar.constants import SAMPLES_PER_FRAME
-from physavatar.inference.sampler import PHYS_PASSES, GuidanceArgs, denoise_window, phys_to_frames
+from physavatar.inference.sampler import GuidanceArgs, denoise_window, phys_to_frames
 
 LONG_FORM = ("interleaved", "ar")
 
@@ -141,8 +141,9 @@ class PhysAvatarPipeline(DiffusionPipeline):
         num_steps = int(self.config.num_steps if num_steps is None else num_steps)
         audio_scale = float(self.config.audio_scale if audio_scale is None else audio_scale)
         shift = float(self.scheduler.config.shift if shift is None else shift)
-        if phys_pass not in PHYS_PASSES:
-            raise ValueError(f"phys_pass={phys_pass!r}; choose one of {PHYS_PASSES}")
+        # built here, before any work, so that its checks (phys_pass) fail fast
+        guidance = GuidanceArgs(num_steps=num_steps, audio_scale=audio_scale, plan_scale=plan_scale,
+                                context_scale=context_scale, shift=shift, phys_pass=phys_pass)
         if num_steps < 1:
             raise ValueError(f"num_steps={num_steps}: use at least 1 denoising step (50 in the paper)")
         out = _check_output(out)
@@ -190,8 +191,6 @@ class PhysAvatarPipeline(DiffusionPipeline):
         codec = LatentCodec(self.vae)
         reference_latent = codec.encode(frames_to_tensor(reference[None])).to(device, dtype)
         zero_latents = codec.encode(torch.zeros(1, 3, chunk_frames, size, size)).to(device, dtype)
-        guidance = GuidanceArgs(num_steps=num_steps, audio_scale=audio_scale, plan_scale=plan_scale,
-                                context_scale=context_scale, shift=shift, phys_pass=phys_pass)
         # this call's sampling schedule: the pipeline's scheduler with the requested shift
         scheduler = type(self.scheduler).from_config(self.scheduler.config, shift=shift)
         plan_as_text = self.transformer.config.context_mode == "t5"
