@@ -22,3 +22,24 @@ def test_a_bad_device_is_a_one_line_error(tmp_path, capsys):
     assert main(["extract", str(tmp_path), "--vae", str(tmp_path), "--device", "gpu", "--quiet"]) != 0
     err = capsys.readouterr().err
     assert "device 'gpu'" in err and "Traceback" not in err
+
+
+
+def test_extract_shards_share_the_cores(monkeypatch):
+    """`extract --shard K/N` gives torch 1/N of the cores while it works (N processes each taking every core
+    wait on each other) and restores the count after; OMP_NUM_THREADS, when set, decides instead."""
+    import os
+
+    from physavatar.commands.extract import _threads_for_shards
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    with _threads_for_shards(2):
+        assert torch.get_num_threads() == 2
+    with _threads_for_shards(8):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    with _threads_for_shards(2):
+        assert torch.get_num_threads() == before
