@@ -55,6 +55,9 @@ def test_round_trip_keeps_what_the_trainer_reads(tmp_path):
     with safe_open(str(tmp_path / "dst" / clip / "features" / "known.vae.m5n4.safetensors"), "pt") as f:
         assert f.metadata() == {"vae": "vae"}
     assert (tmp_path / "dst" / "manifest.jsonl").read_text() == (src / "manifest.jsonl").read_text()
+    with pytest.raises(FileExistsError, match="--overwrite"):  # never over the exact files by accident
+        unpack(tmp_path / "bundle", src)
+    assert unpack(tmp_path / "bundle", tmp_path / "dst", overwrite=True) == report.files
 
 
 def test_missing_feature_and_broken_bundle_are_named(tmp_path, capsys):
@@ -62,7 +65,10 @@ def test_missing_feature_and_broken_bundle_are_named(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="latents.vae_p2.safetensors"):
         pack(src, tmp_path / "b0", vae_name="vae_p2")
     assert not (tmp_path / "b0").exists()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "part_999.xz").write_bytes(b"an older, longer bundle's last part")
     main(["pack", str(src), "--out", str(tmp_path / "b"), "--vae", "vae", "--part-mib", "0.02"])
+    assert not (tmp_path / "b" / "part_999.xz").exists()
     assert "3 clips" in capsys.readouterr().out
     parts = sorted((tmp_path / "b").glob("part_*.xz"))
     parts[-1].write_bytes(parts[-1].read_bytes()[:-100])

@@ -145,11 +145,15 @@ def pack(root: str | Path, out: str | Path, *, vae_name: str, audio_backend: str
         with atomic_path(part) as tmp:
             Path(tmp).write_bytes(packed[start:start + step])
         parts.append(part)
+    for stale in sorted(out.glob("part_*.xz"))[len(parts):]:  # a longer earlier bundle's tail would corrupt this one
+        stale.unlink()
     return PackReport(clips=len(rows), files=len(files), raw_bytes=len(stream), packed_bytes=len(packed), parts=parts)
 
 
-def unpack(bundle: str | Path, out: str | Path) -> int:
-    """Write the bundle's files under `out` (the dataset root); returns how many. Existing files are replaced."""
+def unpack(bundle: str | Path, out: str | Path, *, overwrite: bool = False) -> int:
+    """Write the bundle's files under `out` (the dataset root); returns how many. A file already there is an error
+    unless `overwrite` (the bundle's features are float16-rounded: unpacked over the dataset they came from, they
+    would replace the exact ones)."""
     bundle, out = Path(bundle), Path(out)
     parts = sorted(bundle.glob("part_*.xz"))
     if not parts:
@@ -163,6 +167,10 @@ def unpack(bundle: str | Path, out: str | Path) -> int:
     head = json.loads(stream[8:8 + n])
     if head.get("format") != FORMAT:
         raise ValueError(f"{bundle}: bundle format {head.get('format')}, this version reads {FORMAT}")
+    there = [e["path"] for e in head["files"] if (out / e["path"]).exists()]
+    if there and not overwrite:
+        raise FileExistsError(f"{out}: {len(there)} of the bundle's files exist already (e.g. {out / there[0]}); "
+                              "unpack into a new folder, or pass --overwrite to replace them")
     pos = 8 + n
     for entry in head["files"]:
         path = out / entry["path"]
@@ -213,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     u = sub.add_parser("unpack", help="write a bundle's files back into a dataset folder")
     u.add_argument("bundle", help="folder holding part_*.xz")
     u.add_argument("--out", required=True, help="dataset folder to write (created if needed)")
+    u.add_argument("--overwrite", action="store_true", help="replace files that exist already (default: refuse)")
     args = parser.parse_args(argv)
     if args.cmd == "pack":
         known = None if args.known == "none" else tuple(int(v) for v in args.known.split(","))
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{r.clips} clips, {r.files} files: {r.raw_bytes / 2**20:.1f} MiB -> {r.packed_bytes / 2**20:.1f} MiB "
               f"in {len(r.parts)} part(s) under {args.out}")
     else:
-        print(f"{unpack(args.bundle, args.out)} files written under {args.out}")
+        print(f"{unpack(args.bundle, args.out, overwrite=args.overwrite)} files written under {args.out}")
 
 
 if __name__ == "__main__":
