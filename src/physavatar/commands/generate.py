@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     result = pipe.generate(
         args.image, args.audio, args.out, edit=args.edit, num_steps=args.steps, audio_scale=args.audio_scale,
         plan_scale=args.plan_scale, context_scale=args.context_scale, phys_pass=args.phys_pass, seed=args.seed,
-        long_form=args.long_form,
-        work_dir=args.work_dir, skeleton=args.skeleton, correct_joins=not args.no_join_correction,
+        long_form=args.long_form, work_dir=args.work_dir, skeleton=args.skeleton,
+        correct_joins=not args.no_join_correction,
         progress=not args.quiet,
     )
     if args.work_dir is None:  # the default work folder is ours to clean once the video is safely written

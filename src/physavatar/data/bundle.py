@@ -26,6 +26,7 @@ import numpy as np
 
 from physavatar.data.features import feature_paths, known_frames_path
 from physavatar.data.manifest import read_manifest
+from physavatar.encoders.backend import atomic_save_npz, atomic_write_bytes
 from physavatar.io.atomic import atomic_path
 
 FORMAT = 1
@@ -142,8 +143,7 @@ def pack(root: str | Path, out: str | Path, *, vae_name: str, audio_backend: str
     parts = []
     for i, start in enumerate(range(0, len(packed), step)):
         part = out / f"part_{i:03d}.xz"
-        with atomic_path(part) as tmp:
-            Path(tmp).write_bytes(packed[start:start + step])
+        atomic_write_bytes(part, packed[start:start + step])
         parts.append(part)
     for stale in sorted(out.glob("part_*.xz"))[len(parts):]:  # a longer earlier bundle's tail would corrupt this one
         stale.unlink()
@@ -185,20 +185,19 @@ def unpack(bundle: str | Path, out: str | Path, *, overwrite: bool = False) -> i
         if entry["kind"] == "raw":
             data = stream[pos:pos + entry["bytes"]]
             pos += entry["bytes"]
-            with atomic_path(path) as tmp:
-                Path(tmp).write_bytes(data)
+            atomic_write_bytes(path, data)
             continue
         arrays = {}
         for name, meta in entry["arrays"].items():
             arrays[name] = _decode(meta, stream[pos:pos + meta["bytes"]])
             pos += meta["bytes"]
+        if entry["kind"] == "npz":
+            atomic_save_npz(path, **arrays)
+            continue
         with atomic_path(path) as tmp:
             if entry["kind"] == "npy":
                 with open(tmp, "wb") as f:
                     np.save(f, arrays[""], allow_pickle=False)
-            elif entry["kind"] == "npz":
-                with open(tmp, "wb") as f:
-                    np.savez(f, **arrays)
             else:
                 from safetensors.numpy import save_file
 
