@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -129,6 +130,7 @@ def main() -> int:
                   f"{r['psnr_db']:.1f} (truth {r['truth_psnr_db']:.1f})", file=sys.stderr)
     report = {"model": str(model), "voice": voice, "seconds": args.seconds, "threads": torch.get_num_threads(),
               "people": people}
+    shutil.rmtree(tmp, ignore_errors=True)  # the videos were only read back for scoring
     text = json.dumps(report, indent=1)
     if args.json:
         Path(args.json).write_text(text + "\n")

@@ -1,6 +1,6 @@
 """The demo model's sampling settings against each other, on bench_demo.py's held-out cases.
 
-    python benchmarks/probe_sampling.py                         # 6 cases x 6 settings: ~12 min on 2 cores
+    python benchmarks/probe_sampling.py                         # 6 cases x 6 settings: ~9 min on 2 cores
     python benchmarks/probe_sampling.py --cases 4 --json out.json
 
 The exported model samples with its own settings (model_index.json: 10 steps, audio guidance 4) and the paper's
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -114,6 +115,7 @@ def main() -> int:
                 mean[f"{k}_minus_{first}"] = round(float(np.mean(d)), 4)
                 mean[f"{k}_minus_{first}_sem"] = sem(d)
         report["settings"][name] = {"kwargs": SETTINGS[name], **mean}
+    shutil.rmtree(tmp, ignore_errors=True)  # the videos were only read back for scoring
     text = json.dumps(report, indent=1)
     print(text)
     if args.json:
