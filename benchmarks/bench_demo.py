@@ -63,6 +63,20 @@ def speech(text: str, voice: str) -> tuple[np.ndarray, str]:
     return speak(text, voice)
 
 
+def open_pipeline(model_arg: str | None):
+    """The pipeline of `--model` (default: the shipped demo model), its folder and the framing of its training
+    world, in which new people are drawn as the model's training people were; gradients off for the whole run."""
+    import torch
+
+    from physavatar.commands.demo import model_framing
+    from physavatar.commands.generate import default_model_dir
+    from physavatar.inference.pipeline import PhysAvatarPipeline
+
+    torch.set_grad_enabled(False)
+    model = Path(model_arg) if model_arg else default_model_dir()
+    return PhysAvatarPipeline.from_pretrained(model), model, model_framing(model)
+
+
 def untrained_pipeline(pipe):
     """The same pipeline with a freshly initialised transformer (same config, same VAE and encoders)."""
     import torch
@@ -271,16 +285,10 @@ def main() -> int:
 
     import torch
 
-    from physavatar.commands.demo import model_framing
-    from physavatar.commands.generate import default_model_dir
-    from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.world.clip import drive_avatar
     from physavatar.world.identity import make_identity
 
-    torch.set_grad_enabled(False)
-    model = Path(args.model) if args.model else default_model_dir()
-    pipe = PhysAvatarPipeline.from_pretrained(model)
-    framing = model_framing(model)  # new people drawn as the model's training people were
+    pipe, model, framing = open_pipeline(args.model)
     baseline = untrained_pipeline(pipe)
     tmp = Path(tempfile.mkdtemp(prefix="bench_demo_"))
     # reference_still: the reference image as every frame, the floor of the mouth measures (the mouth box follows

@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_demo import IDENTITY_SEEDS, LONG_TEXT, VOICES, generate, speech  # noqa: E402
+from bench_demo import IDENTITY_SEEDS, LONG_TEXT, VOICES, generate, open_pipeline, speech  # noqa: E402
 
 
 def chunk_rows(plan, sim: dict, sim_truth: dict, wav: np.ndarray) -> list[dict]:
@@ -91,18 +91,12 @@ def main() -> int:
 
     import torch
 
-    from physavatar.commands.demo import model_framing
-    from physavatar.commands.generate import default_model_dir
     from physavatar.evaluation import world_quality as wq
     from physavatar.inference.chunks import plan_interleaved
-    from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.world.clip import drive_avatar
     from physavatar.world.identity import make_identity
 
-    torch.set_grad_enabled(False)
-    model = Path(args.model) if args.model else default_model_dir()
-    pipe = PhysAvatarPipeline.from_pretrained(model)
-    framing = model_framing(model)
+    pipe, model, framing = open_pipeline(args.model)
     tmp = Path(tempfile.mkdtemp(prefix="probe_long_drift_"))
     wav, voice = speech(LONG_TEXT, VOICES[0])
     n = int(args.seconds * 16000)

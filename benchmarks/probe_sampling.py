@@ -29,7 +29,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_demo import (IDENTITY_SEEDS, SENTENCES, VOICES, generate, measure, mouth_series,  # noqa: E402
-                        people_sheet, sem, speech)
+                        open_pipeline, people_sheet, sem, speech)
+from bench_demo_windows import psnr  # noqa: E402
 
 SETTINGS = {  # name: PhysAvatarPipeline.generate keyword arguments (the first is the reference of the differences)
     "exported": {},
@@ -48,11 +49,6 @@ def sharpness(frames: np.ndarray) -> float:
     return float(np.mean([np.abs(cv2.Laplacian(g, cv2.CV_32F)).mean() for g in grey]))
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = ((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean()
-    return float(10 * np.log10(255.0**2 / max(mse, 1e-10)))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="pipeline folder (default: the shipped demo model)")
@@ -66,16 +62,10 @@ def main() -> int:
 
     import torch
 
-    from physavatar.commands.demo import model_framing
-    from physavatar.commands.generate import default_model_dir
-    from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.world.clip import drive_avatar
     from physavatar.world.identity import make_identity
 
-    torch.set_grad_enabled(False)
-    model = Path(args.model) if args.model else default_model_dir()
-    pipe = PhysAvatarPipeline.from_pretrained(model)
-    framing = model_framing(model)
+    pipe, model, framing = open_pipeline(args.model)
     tmp = Path(tempfile.mkdtemp(prefix="probe_sampling_"))
     rows = {name: [] for name in args.settings}
     truth_sharpness, people = [], []

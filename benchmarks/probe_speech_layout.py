@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_demo import IDENTITY_SEEDS, SENTENCES, sem, through_vae  # noqa: E402
+from bench_demo import IDENTITY_SEEDS, SENTENCES, open_pipeline, sem, through_vae  # noqa: E402
 from bench_demo_speech import TRAINING_VOICES  # noqa: E402
 
 
@@ -65,21 +65,14 @@ def main() -> int:
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
 
-    import torch
     from PIL import Image
 
-    from physavatar.commands.demo import model_framing
-    from physavatar.commands.generate import default_model_dir
     from physavatar.evaluation.world_quality import lip_sync, mouth_darkness, pause_frames
-    from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.io.video import read_video
     from physavatar.world.clip import drive_avatar
     from physavatar.world.identity import make_identity
 
-    torch.set_grad_enabled(False)
-    model = Path(args.model) if args.model else default_model_dir()
-    pipe = PhysAvatarPipeline.from_pretrained(model)
-    framing = model_framing(model)
+    pipe, model, framing = open_pipeline(args.model)
     tmp = Path(tempfile.mkdtemp(prefix="probe_speech_layout_"))
     rows: dict[str, list[dict]] = {"straight": [], "pauses": []}
     for i in range(min(args.cases, len(SENTENCES))):
