@@ -11,7 +11,9 @@ VAE alone. Per clip: the correlation of the generated mouth darkness with the tr
 (evaluation/world_quality.mouth_darkness), the mean darkness in the frames where the truth's mouth is open /
 closed (above / below its median), whole-frame PSNR to the truth, and the same mouth figures for the truth
 passed through the pipeline's VAE (what any model in that latent space can show). 12 clips take ~4 min on 2
-cores per model.
+cores per model. On a world of version 4 the figures are also given for the clips of phrases and pauses and the
+clips of running speech apart (`by_speech`), and each model after the first is paired with the first, clip by clip
+(`paired_with_first`: mean difference and its standard error).
 
 --through-pipeline generates each window with `PhysAvatarPipeline.generate` from the clip's own reference.png and
 audio.wav instead (reference, audio features and plan encoded afresh, the mp4 written and read back; one clip =
@@ -97,7 +99,9 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
         is_open = true_dark > np.median(true_dark)
         # speech only (pauses of >= 5 frames left out): do the lips follow the syllables, not just speech vs silence?
         speech = ~pause_frames(load_audio(clip_dir / "audio.wav"), len(truth))
-        row = {"clip": clip_dir.name, "psnr": psnr(generated, truth)}
+        running = (json.loads((clip_dir / "meta.json").read_text()).get("speech") or {}).get("running")
+        kind = {True: "running", False: "pauses"}.get(running)  # None before world version 4
+        row = {"clip": clip_dir.name, "speech": kind, "psnr": psnr(generated, truth)}
         for name, video in (("model", generated), ("truth_vae", through_vae), ("truth", truth)):
             dark = mouth_darkness(video, keypoints, unit)
             row[name] = {"corr": lip_sync(dark, true_dark)["corr"],
@@ -108,16 +112,46 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
               f"{row['model']['closed']:.3f}, PSNR {row['psnr']:.1f} dB", flush=True)
     shutil.rmtree(work, ignore_errors=True)
 
-    def mean(name: str, key: str) -> float:
-        return round(float(np.mean([r[name][key] for r in rows])), 3)
-
-    summary = {name: {key: mean(name, key) for key in ("corr", "speech_corr", "open", "closed")}
-               for name in ("model", "truth_vae", "truth")}
-    corr = [r["model"]["corr"] for r in rows]
-    summary["model"]["corr_sem"] = round(float(np.std(corr, ddof=1) / np.sqrt(len(corr))), 3) if len(corr) > 1 else None
-    summary["psnr"] = round(float(np.mean([r["psnr"] for r in rows])), 2)
+    summary = summarize(rows)
+    kinds = sorted({r["speech"] for r in rows if r["speech"]})
+    if len(kinds) > 1:
+        summary["by_speech"] = {kind: summarize([r for r in rows if r["speech"] == kind]) for kind in kinds}
     return {"model": model, "vae_name": vae_name, "audio_scale": audio_scale, "clips": len(rows),
             "through_pipeline": through_pipeline, "summary": summary, "per_clip": rows}
+
+
+def _sem(values: list[float]) -> float | None:
+    return round(float(np.std(values, ddof=1) / np.sqrt(len(values))), 3) if len(values) > 1 else None
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Means over clips of the mouth figures of the model, the truth through the VAE and the truth; PSNR."""
+    summary: dict = {name: {key: round(float(np.mean([r[name][key] for r in rows])), 3)
+                            for key in ("corr", "speech_corr", "open", "closed")}
+                     for name in ("model", "truth_vae", "truth")}  # fmt: skip
+    summary["model"]["corr_sem"] = _sem([r["model"]["corr"] for r in rows])
+    summary["psnr"] = round(float(np.mean([r["psnr"] for r in rows])), 2)
+    return summary
+
+
+def paired(first: list[dict], other: list[dict]) -> dict:
+    """Clip-by-clip differences other - first (the same clips and noise): [mean, s.e.m.], overall and by speech."""
+    def diff(pairs: list[tuple[dict, dict]]) -> dict:
+        out = {}
+        for key in ("corr", "speech_corr"):
+            d = [b["model"][key] - a["model"][key] for a, b in pairs]
+            out[key] = [round(float(np.mean(d)), 3), _sem(d)]
+        d = [b["psnr"] - a["psnr"] for a, b in pairs]
+        out["psnr"] = [round(float(np.mean(d)), 3), _sem(d)]
+        return out
+
+    pairs = list(zip(first, other))
+    if [a["clip"] for a, _ in pairs] != [b["clip"] for _, b in pairs]:
+        raise ValueError("the two reports hold different clips; pair only runs of the same --data and --clips")
+    result = {"all": diff(pairs)}
+    for kind in sorted({a["speech"] for a, _ in pairs if a["speech"]}):
+        result[kind] = diff([(a, b) for a, b in pairs if a["speech"] == kind])
+    return result
 
 
 def add_model_and_clip_args(parser: argparse.ArgumentParser, clips: int) -> None:
@@ -154,7 +188,9 @@ def main() -> None:
         print(model, flush=True)
         reports.append(measure(model, args.data, vae_name, args.clips, args.audio_scale, args.seed,
                                args.through_pipeline))
-        print(json.dumps(reports[-1]["summary"]), flush=True)
+        if len(reports) > 1:
+            reports[-1]["paired_with_first"] = paired(reports[0]["per_clip"], reports[-1]["per_clip"])
+        print(json.dumps({k: v for k, v in reports[-1].items() if k in ("summary", "paired_with_first")}), flush=True)
     if args.json:
         from physavatar.io.atomic import atomic_write
 

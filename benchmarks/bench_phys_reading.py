@@ -115,7 +115,7 @@ def main() -> int:
             if kind == "sentences":
                 wav, voice = speech(SENTENCES[i], VOICES[i % len(VOICES)])
             else:
-                world = make_speech(70_000 + i, int(args.seconds * FPS), language="en")
+                world = make_speech(70_000 + i, int(args.seconds * FPS), language="en", running_p=0.0)  # version 3
                 wav, voice = world.wav, world.voice
             truth = drive_avatar(make_identity(IDENTITY_SEEDS[i], framing), wav, clip_seed=i,
                                  size=int(pipe.config.size))

@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     cases, thumbs = [], []  # the truth's side of every measure, once for all VAEs
     for i in range(people):
         identity = make_identity(IDENTITY_SEEDS[i], args.framing)
-        world = drive_avatar(identity, make_speech(80_000 + i, int(args.seconds * FPS), language="en").wav, clip_seed=i)
+        world_speech = make_speech(80_000 + i, int(args.seconds * FPS), language="en", running_p=0.0)  # version 3
+        world = drive_avatar(identity, world_speech.wav, clip_seed=i)
         sentence = None
         if sentences:
             voice = TRAINING_VOICES[i % len(TRAINING_VOICES)]

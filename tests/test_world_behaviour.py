@@ -15,15 +15,16 @@ from physavatar.world.identity import make_identity
 
 @pytest.fixture(scope="module")
 def clips():
-    return [make_clip(identity_seed=i, clip_seed=100 + i, num_frames=81, size=128) for i in range(4)]
+    # clip seeds 400-403: three clips of phrases and pauses, one of running speech (402)
+    return [make_clip(identity_seed=i, clip_seed=400 + i, num_frames=81, size=128) for i in range(4)]
 
 
 def test_clip_is_deterministic_from_seeds(clips):
-    again = make_clip(identity_seed=0, clip_seed=100, num_frames=81, size=128)
+    again = make_clip(identity_seed=0, clip_seed=400, num_frames=81, size=128)
     np.testing.assert_array_equal(again.frames, clips[0].frames)
     np.testing.assert_array_equal(again.wav, clips[0].wav)
     np.testing.assert_array_equal(again.keypoints, clips[0].keypoints)
-    other = make_clip(identity_seed=0, clip_seed=101, num_frames=81, size=128)
+    other = make_clip(identity_seed=0, clip_seed=401, num_frames=81, size=128)
     assert not np.array_equal(other.wav, clips[0].wav)
 
 
@@ -49,9 +50,13 @@ def test_keypoint_sides_follow_the_subject(clips):
 
 
 def test_silence_means_closed_mouth_in_every_frame(clips):
+    assert [c.speech.running for c in clips] == [False, False, True, False]
     for c in clips:
         silent = c.speech.silent_frames()
-        assert silent.sum() >= 5, "every clip holds a pause of >= 0.3 s"
+        if c.speech.running:  # no inserted pauses: speech from the first frame to the last
+            assert not c.speech.pauses and not silent.any() and c.speech.text.startswith("…")
+            continue
+        assert silent.sum() >= 5, "every clip of phrases and pauses holds a pause of >= 0.3 s"
         assert np.all(mouth_aperture(c.keypoints)[silent] == 0.0)
         # measured on the rendered pixels too: no dark mouth interior or teeth in any silent frame
         area = mouth_opening_area(c.frames, c.keypoints, c.identity.framing.unit)

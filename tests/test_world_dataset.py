@@ -89,9 +89,27 @@ def test_resume_of_another_world_version_is_refused(tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["world_version"] = 1  # as written before the speech became varied
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=f"world version 1, this is version {WORLD_VERSION}"):
+    with pytest.raises(ValueError, match=f"world version 1, this run writes version {WORLD_VERSION}"):
         make_dataset(WorldDatasetConfig(out=str(out), clips=2, seed=5, frames=FRAMES), progress=False)
     assert len(read_manifest(out)) == 1
+
+
+def test_world_version_3_is_version_4_without_running_speech(tmp_path):
+    made = {}
+    for version in (3, 4):
+        out = tmp_path / f"v{version}"
+        make_dataset(WorldDatasetConfig(out=str(out), clips=6, seed=1, frames=FRAMES, version=version), progress=False)
+        metas = [json.loads((out / "clips" / f"{i:06d}" / "meta.json").read_text()) for i in range(6)]
+        assert {m["world_version"] for m in metas} == {version}
+        made[version] = out, [m["speech"]["running"] for m in metas]
+    assert not any(made[3][1]) and made[4][1] == [False, True, True, False, True, False]  # dataset seed 1
+    for i, running in enumerate(made[4][1]):  # the other clips are the same in both versions
+        wavs = [(made[v][0] / "clips" / f"{i:06d}" / "audio.wav").read_bytes() for v in (3, 4)]
+        assert (wavs[0] == wavs[1]) == (not running)
+    with pytest.raises(ValueError, match="world version 3, this run writes version 4"):
+        make_dataset(WorldDatasetConfig(out=str(made[3][0]), clips=7, seed=1, frames=FRAMES), progress=False)
+    with pytest.raises(ValueError, match="--world-version 2"):
+        make_dataset(WorldDatasetConfig(out=str(tmp_path / "v2"), clips=1, frames=FRAMES, version=2), progress=False)
 
 
 def test_portrait_framing_is_recorded_and_kept_on_resume(tmp_path):
@@ -131,6 +149,10 @@ def test_cli_make_show_skeleton(tmp_path, capsys):
     out = tmp_path / "ds"
     assert main(["world", "make", "--clips", "1", "--out", str(out), "--frames", "9", "--quiet"]) == 0
     assert "1 clips written" in capsys.readouterr().out
+    old = tmp_path / "v3"
+    assert main(["world", "make", "--clips", "1", "--out", str(old), "--frames", "9", "--quiet",
+                 "--world-version", "3"]) == 0  # fmt: skip
+    assert json.loads((old / "clips" / "000000" / "meta.json").read_text())["world_version"] == 3
     sheet = tmp_path / "sheet.png"
     assert main(["world", "show", "--identity", "2", "--frames", "21", "--size", "128", "--out", str(sheet)]) == 0
     from PIL import Image

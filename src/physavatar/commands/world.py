@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--framing", choices=FRAMINGS, default="mixed",
                       help="mixed: wide shots to close-ups (default); portrait: head and chest, the hands when "
                            "they gesture, the face about twice as large (configs/demo_portrait.yaml)")  # fmt: skip
+    make.add_argument("--world-version", type=int, choices=(3, 4), default=4,
+                      help="4: 40 %% of the clips are running speech (default); 3: phrases and pauses only, the "
+                           "data the shipped demo model was trained on (docs/world.md)")  # fmt: skip
     make.add_argument("--quiet", action="store_true", help="no progress bar")
 
     show = sub.add_parser("show", help="render one identity talking: contact sheet .png or video .mp4")
@@ -55,7 +58,7 @@ def _make(args) -> int:
 
     cfg = WorldDatasetConfig(out=args.out, clips=args.clips, seed=args.seed, size=args.size, frames=args.frames,
                              workers=args.workers, clips_per_identity=args.clips_per_identity,
-                             framing=args.framing)  # fmt: skip
+                             framing=args.framing, version=args.world_version)  # fmt: skip
     added = make_dataset(cfg, progress=not args.quiet)
     total = len(read_manifest(args.out))
     print(f"world: {len(added)} clips written, {total} in {Path(args.out) / 'manifest.jsonl'}")

@@ -19,7 +19,7 @@ from physavatar.world.behaviour import AudioFeatures, Motion, audio_features, dr
 from physavatar.world.body import pose_keypoints
 from physavatar.world.identity import Identity, make_identity
 from physavatar.world.render import Renderer
-from physavatar.world.speech import Speech, make_speech
+from physavatar.world.speech import RUNNING_P, Speech, make_speech
 
 
 @dataclass
@@ -67,12 +67,13 @@ def drive_avatar(identity: Identity, wav: np.ndarray, clip_seed: int, size: int 
 
 def make_clip(
     identity_seed: int, clip_seed: int, num_frames: int = 81, size: int = 128, language: str | None = None,
-    framing: str = "mixed",
+    framing: str = "mixed", running_p: float = RUNNING_P,
 ) -> Clip:
-    """A complete world clip with synthesized speech; deterministic from the two seeds."""
+    """A complete world clip with synthesized speech; deterministic from the two seeds (and running_p: the
+    share of running-speech clips, world/speech.py)."""
     if num_frames < 2:
         raise ValueError(f"a clip needs at least 2 frames, got num_frames={num_frames}")
-    speech = make_speech(clip_seed, num_frames, language)
+    speech = make_speech(clip_seed, num_frames, language, running_p)
     clip = drive_avatar(make_identity(identity_seed, framing), speech.wav, clip_seed, size)
     clip.speech = speech
     return clip

@@ -23,7 +23,8 @@ import numpy as np
 from physavatar.constants import FPS, SAMPLE_RATE
 from physavatar.data.manifest import MANIFEST, read_manifest, repair_jsonl
 
-WORLD_VERSION = 3  # 2: varied speech, 3: with short gaps inside phrases (world/speech.py)
+WORLD_VERSION = 4  # 2: varied speech, 3: short gaps inside phrases, 4: running speech (world/speech.py)
+WORLD_VERSIONS = (3, 4)  # what `world make --world-version` can still write: 3 is 4 without running speech
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class WorldDatasetConfig:
     workers: int = 1
     clips_per_identity: int = 4
     framing: str = "mixed"  # world.identity.FRAMINGS
+    version: int = WORLD_VERSION  # WORLD_VERSIONS
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def clip_plan(seed: int, index: int, clips_per_identity: int = 4) -> ClipPlan:
 
 def write_clip(
     clip, clip_dir: Path, plan: ClipPlan | None = None, dataset_seed: int | None = None, clips_per_identity: int = 4,
-    framing: str = "mixed",
+    framing: str = "mixed", world_version: int = WORLD_VERSION,
 ) -> None:
     """Write one `world.clip.Clip` into an (empty, temporary) folder in the clip format."""
     from PIL import Image
@@ -84,14 +86,15 @@ def write_clip(
         "size": [int(h), int(w)],
         "backends": {"pose": "world-gt"},
         "source": "world",
-        "world_version": WORLD_VERSION,
+        "world_version": world_version,
         "identity_seed": clip.identity.seed,
         "clip_seed": clip.clip_seed,
         "identity": clip.identity.to_dict(),
         "speech": None
         if speech is None
         else {"text": speech.text, "language": speech.language, "voice": speech.voice, "rate": speech.rate,
-              "pitch": speech.pitch, "pauses": [list(map(int, p)) for p in speech.pauses]},  # fmt: skip
+              "pitch": speech.pitch, "pauses": [list(map(int, p)) for p in speech.pauses],
+              "running": speech.running},  # fmt: skip
     }
     if plan is not None:
         meta.update(dataset_seed=dataset_seed, clip_index=plan.index, identity_index=plan.identity_index,
@@ -107,9 +110,9 @@ def _check_same_dataset(out: Path, row: dict, cfg: WorldDatasetConfig) -> None:
     meta = json.loads(meta_path.read_text())
     if meta.get("source") != "world":
         raise ValueError(f"--out {out} holds clips from {meta.get('source')!r}, not the world; choose another --out")
-    if meta.get("world_version", 1) != WORLD_VERSION:  # another version speaks otherwise: one manifest, one world
-        raise ValueError(f"--out {out} was made by world version {meta.get('world_version', 1)}, this is version "
-                         f"{WORLD_VERSION} (docs/world.md); choose another --out")
+    if meta.get("world_version", 1) != cfg.version:  # another version speaks otherwise: one manifest, one world
+        raise ValueError(f"--out {out} was made by world version {meta.get('world_version', 1)}, this run writes "
+                         f"version {cfg.version} (docs/world.md); choose another --out or --world-version")
     was = {"seed": meta.get("dataset_seed"), "size": meta["size"][0], "frames": meta["num_frames"],
            "clips-per-identity": meta.get("clips_per_identity", 4),
            "framing": meta.get("framing", "mixed")}  # fmt: skip
@@ -129,11 +132,14 @@ def _build(args: tuple[ClipPlan, WorldDatasetConfig]) -> dict:
 
     cv2.setNumThreads(1)  # one clip per core; OpenCV's own threads would only fight the pool
     plan, cfg = args
-    clip = make_clip(plan.identity_seed, plan.clip_seed, cfg.frames, cfg.size, framing=cfg.framing)
+    from physavatar.world.speech import RUNNING_P
+
+    running_p = RUNNING_P if cfg.version >= 4 else 0.0
+    clip = make_clip(plan.identity_seed, plan.clip_seed, cfg.frames, cfg.size, framing=cfg.framing, running_p=running_p)
     final = Path(cfg.out) / "clips" / plan.clip_id
     # overwrite=True: a folder without a manifest line is a leftover of a crash after the rename.
     with atomic_dir(final, overwrite=True) as tmp:
-        write_clip(clip, tmp, plan, cfg.seed, cfg.clips_per_identity, cfg.framing)
+        write_clip(clip, tmp, plan, cfg.seed, cfg.clips_per_identity, cfg.framing, cfg.version)
     return {
         "id": plan.clip_id,
         "path": f"clips/{plan.clip_id}",
@@ -159,6 +165,8 @@ def make_dataset(cfg: WorldDatasetConfig, progress: bool = True) -> list[dict]:
     num_latent_frames(cfg.frames)  # raises a clear error unless frames = 1 + 4k
     if cfg.framing not in FRAMINGS:
         raise ValueError(f"--framing {cfg.framing!r}: choose from {FRAMINGS}")
+    if cfg.version not in WORLD_VERSIONS:
+        raise ValueError(f"--world-version {cfg.version}: this code writes versions {WORLD_VERSIONS} (docs/world.md)")
     if cfg.workers < 1 or cfg.clips_per_identity < 1:
         raise ValueError("--workers and --clips-per-identity must be >= 1")
     out = Path(cfg.out)

@@ -1,8 +1,11 @@
 """Speech for the synthetic world: varied phrases spoken by espeak-ng, joined with pauses.
 
 `make_speech(seed, num_frames)` returns exactly `num_frames * SAMPLES_PER_FRAME` samples of 16 kHz mono
-float32 audio plus the text, the voice settings and the sample ranges of the inserted pauses. Every clip
-holds at least one pause of >= 0.3 s, so silence (and the closed mouth it must show) is always present.
+float32 audio plus the text, the voice settings and the sample ranges of the inserted pauses. Most clips
+(`1 - RUNNING_P`) are phrases with pauses of 0.3-0.8 s between them and hold at least one pause of >= 0.3 s,
+so silence (and the closed mouth it must show) is always present in them. The others (`running`, version 4)
+are cut from one long utterance and start and end inside it: speech that runs on with only espeak's own short
+gaps at commas and full stops, as a talk does for many seconds, and as no short phrase-and-pause clip can hold.
 espeak-ng is called as a subprocess writing WAV to stdout (~15 ms a phrase).
 
 Phrases come from three sources (`make_phrase`): a small grammar per language (sentences that sound like
@@ -10,7 +13,8 @@ sentences), a shuffle of ~480 everyday English words, and pronounceable made-up 
 language's spelling. World version 1 spoke the grammars only, about 60 English words; version 2 spends most
 phrases on the open-ended sources, so a model hears far more of a language's sounds (what that changed for the
 demo model is measured in docs/demo.md, "Pauses against syllables"); version 3 adds commas and full stops inside
-those phrases, so the clips also hold the short gaps of free speech.
+those phrases, so the clips also hold the short gaps of free speech; version 4 adds the running clips (what
+they changed for the demo model: docs/demo.md, "Speech that runs on").
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from scipy.signal import resample_poly
 from physavatar.constants import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 ESPEAK = "espeak-ng"
+RUNNING_P = 0.4  # share of clips cut from one long utterance (version 4)
 
 # language -> (espeak voice, subjects, verbs, objects, connectives): small grammars, many sentences.
 _LEXICON: dict[str, tuple[str, list[str], list[str], list[str], list[str]]] = {
@@ -155,6 +160,7 @@ class Speech:
     rate: int  # words per minute (-s)
     pitch: int  # 0-99 (-p)
     pauses: list[tuple[int, int]] = field(default_factory=list)  # [start, stop) sample ranges of silence
+    running: bool = False  # cut from one long utterance: no inserted pauses (version 4)
 
     def silent_frames(self) -> np.ndarray:
         """Boolean (F,): frames whose 640 samples all lie inside an inserted pause."""
@@ -227,8 +233,9 @@ def synthesize(text: str, voice: str = "en-us", rate: int = 160, pitch: int = 50
     return wav[loud[0] : loud[-1] + 1] if len(loud) else wav[:0]
 
 
-def make_speech(seed: int, num_frames: int, language: str | None = None) -> Speech:
-    """Speech of exactly num_frames video frames: phrases separated by pauses, deterministic from seed."""
+def make_speech(seed: int, num_frames: int, language: str | None = None, running_p: float = RUNNING_P) -> Speech:
+    """Speech of exactly num_frames video frames, deterministic from seed: phrases separated by pauses, or
+    (with probability running_p; 0 gives world version 3) a cut from one long utterance."""
     rng = np.random.default_rng([seed, 0x5EEC])
     language = language or LANGUAGES[int(rng.choice(len(LANGUAGES), p=_LANGUAGE_P))]
     if language not in _LEXICON:
@@ -237,6 +244,21 @@ def make_speech(seed: int, num_frames: int, language: str | None = None) -> Spee
     voice = f"{_LEXICON[language][0]}+{variant}"
     rate, pitch = int(rng.integers(130, 200)), int(rng.integers(25, 80))
     total = num_frames * SAMPLES_PER_FRAME
+    # Drawn from its own stream so that the phrase-and-pause clips of a seed stay those of version 3.
+    running = bool(np.random.default_rng([seed, 0x4E1]).random() < running_p)
+    if running:
+        wav, text = _running_speech(rng, language, voice, rate, pitch, total)
+        pauses: list[tuple[int, int]] = []
+    else:
+        wav, text, pauses = _phrases_and_pauses(rng, language, voice, rate, pitch, total)
+    # a faint noise floor (-70 dBFS), like a quiet room, so silence is not digital zero.
+    wav += rng.standard_normal(total).astype(np.float32) * 3e-4
+    return Speech(np.clip(wav, -1.0, 1.0), text, language, voice, rate, pitch, sorted(pauses), running)
+
+
+def _phrases_and_pauses(
+    rng: np.random.Generator, language: str, voice: str, rate: int, pitch: int, total: int
+) -> tuple[np.ndarray, str, list[tuple[int, int]]]:
     wav = np.zeros(total, np.float32)
     pauses: list[tuple[int, int]] = []
     texts: list[str] = []
@@ -263,6 +285,24 @@ def make_speech(seed: int, num_frames: int, language: str | None = None) -> Spee
         start = total - int(0.4 * SAMPLE_RATE)
         wav[start:] = 0.0
         pauses.append((start, total))
-    # 3. a faint noise floor (-70 dBFS), like a quiet room, so silence is not digital zero.
-    wav += rng.standard_normal(total).astype(np.float32) * 3e-4
-    return Speech(np.clip(wav, -1.0, 1.0), " ".join(texts), language, voice, rate, pitch, sorted(pauses))
+    return wav, " ".join(texts), pauses
+
+
+def _running_speech(
+    rng: np.random.Generator, language: str, voice: str, rate: int, pitch: int, total: int
+) -> tuple[np.ndarray, str]:
+    """`total` samples cut at a random place from one utterance of whole phrases, spoken in one espeak call
+    (so the joins are espeak's own sentence gaps, not inserted pauses)."""
+    text = ""
+    audio = np.zeros(0, np.float32)
+    while len(audio) < total + SAMPLE_RATE // 2:  # room for a start offset of up to half a second
+        phrase = make_phrase(rng, language)
+        if text:  # a sentence goes on after a comma or none as often as it ends: ~85 % voiced frames
+            u = rng.random()
+            text = text if u < 0.4 else text[:-1] + ("," if u < 0.7 else "")
+            phrase = phrase if u < 0.4 else phrase[0].lower() + phrase[1:]
+        text = f"{text} {phrase}".strip()
+        audio = synthesize(text, voice, rate, pitch)
+    start = int(rng.integers(0, len(audio) - total + 1))
+    wav = audio[start : start + total] * rng.uniform(0.5, 0.95) / max(1e-6, float(np.abs(audio).max()))
+    return wav.astype(np.float32), f"… {text} …"
