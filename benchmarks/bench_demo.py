@@ -178,6 +178,15 @@ def sem(values: list[float]) -> float | None:
     return round(float(np.std(values, ddof=1) / np.sqrt(len(values))), 4) if len(values) > 1 else None
 
 
+def write_report(report: dict, path: str | None) -> None:
+    """The benchmarks' JSON report at `path` (if given), through a temp file: an interrupted run leaves the old one."""
+    if path:
+        from physavatar.io.atomic import atomic_write
+
+        with atomic_write(path, "w") as f:
+            f.write(json.dumps(report, indent=1) + "\n")
+
+
 def summarise(rows: list[dict]) -> dict:
     """Mean over cases of every number (nested dicts kept); None where no case has a value."""
     out = {}
@@ -361,10 +370,8 @@ def main() -> int:
             "truth_hist_corr": wq.drift(sim_truth["hist_corr"], chunk),
             "truth_psnr_db": wq.drift(sim_truth["psnr"], chunk),
         }
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    print(json.dumps(report, indent=1))
+    write_report(report, args.json)
     return 0
 
 

@@ -69,7 +69,7 @@ def main() -> int:
     import torch
     from PIL import Image
 
-    from bench_demo import IDENTITY_SEEDS, SENTENCES, sem, speech, through_vae
+    from bench_demo import IDENTITY_SEEDS, SENTENCES, sem, speech, through_vae, write_report
     from physavatar.commands.demo import model_framing
     from physavatar.commands.generate import default_model_dir
     from physavatar.constants import FPS
@@ -158,11 +158,7 @@ def main() -> int:
            for kind in ("world", "sentences") for who in ("generated", "truth")},
     }
     print(json.dumps(report["summary"], indent=1))
-    if args.json:
-        from physavatar.io.atomic import atomic_write
-
-        with atomic_write(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+    write_report(report, args.json)
     return 0
 
 

@@ -26,12 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_demo import sem, write_report  # noqa: E402
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -120,16 +124,12 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
             "through_pipeline": through_pipeline, "summary": summary, "per_clip": rows}
 
 
-def _sem(values: list[float]) -> float | None:
-    return round(float(np.std(values, ddof=1) / np.sqrt(len(values))), 3) if len(values) > 1 else None
-
-
 def summarize(rows: list[dict]) -> dict:
     """Means over clips of the mouth figures of the model, the truth through the VAE and the truth; PSNR."""
     summary: dict = {name: {key: round(float(np.mean([r[name][key] for r in rows])), 3)
                             for key in ("corr", "speech_corr", "open", "closed")}
                      for name in ("model", "truth_vae", "truth")}  # fmt: skip
-    summary["model"]["corr_sem"] = _sem([r["model"]["corr"] for r in rows])
+    summary["model"]["corr_sem"] = sem([r["model"]["corr"] for r in rows])
     summary["psnr"] = round(float(np.mean([r["psnr"] for r in rows])), 2)
     return summary
 
@@ -140,9 +140,9 @@ def paired(first: list[dict], other: list[dict]) -> dict:
         out = {}
         for key in ("corr", "speech_corr"):
             d = [b["model"][key] - a["model"][key] for a, b in pairs]
-            out[key] = [round(float(np.mean(d)), 3), _sem(d)]
+            out[key] = [round(float(np.mean(d)), 3), sem(d)]
         d = [b["psnr"] - a["psnr"] for a, b in pairs]
-        out["psnr"] = [round(float(np.mean(d)), 3), _sem(d)]
+        out["psnr"] = [round(float(np.mean(d)), 3), sem(d)]
         return out
 
     pairs = list(zip(first, other))
@@ -191,11 +191,7 @@ def main() -> None:
         if len(reports) > 1:
             reports[-1]["paired_with_first"] = paired(reports[0]["per_clip"], reports[-1]["per_clip"])
         print(json.dumps({k: v for k, v in reports[-1].items() if k in ("summary", "paired_with_first")}), flush=True)
-    if args.json:
-        from physavatar.io.atomic import atomic_write
-
-        with atomic_write(args.json, "w") as f:
-            json.dump(reports, f, indent=1)
+    write_report(reports, args.json)
 
 
 if __name__ == "__main__":

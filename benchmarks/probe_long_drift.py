@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_demo import IDENTITY_SEEDS, LONG_TEXT, VOICES, generate, open_pipeline, speech  # noqa: E402
+from bench_demo import IDENTITY_SEEDS, LONG_TEXT, VOICES, generate, open_pipeline, speech, write_report  # noqa: E402
 
 
 def chunk_rows(plan, sim: dict, sim_truth: dict, wav: np.ndarray) -> list[dict]:
@@ -125,11 +125,10 @@ def main() -> int:
     report = {"model": str(model), "voice": voice, "seconds": args.seconds, "threads": torch.get_num_threads(),
               "people": people}
     shutil.rmtree(tmp, ignore_errors=True)  # the videos were only read back for scoring
-    text = json.dumps(report, indent=1)
     if args.json:
-        Path(args.json).write_text(text + "\n")
+        write_report(report, args.json)
     else:
-        print(text)
+        print(json.dumps(report, indent=1))
     return 0
 
 

@@ -29,7 +29,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_demo import (IDENTITY_SEEDS, SENTENCES, VOICES, generate, measure, mouth_series,  # noqa: E402
-                        open_pipeline, people_sheet, sem, speech)
+                        open_pipeline, people_sheet, sem, speech, write_report)
 from bench_demo_windows import psnr  # noqa: E402
 
 SETTINGS = {  # name: PhysAvatarPipeline.generate keyword arguments (the first is the reference of the differences)
@@ -106,10 +106,8 @@ def main() -> int:
                 mean[f"{k}_minus_{first}_sem"] = sem(d)
         report["settings"][name] = {"kwargs": SETTINGS[name], **mean}
     shutil.rmtree(tmp, ignore_errors=True)  # the videos were only read back for scoring
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    print(json.dumps(report, indent=1))
+    write_report(report, args.json)
     return 0
 
 

@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_demo import IDENTITY_SEEDS, SENTENCES, open_pipeline, sem, through_vae  # noqa: E402
+from bench_demo import IDENTITY_SEEDS, SENTENCES, open_pipeline, sem, through_vae, write_report  # noqa: E402
 from bench_demo_speech import TRAINING_VOICES  # noqa: E402
 
 
@@ -107,10 +107,8 @@ def main() -> int:
         d = [p[k] - s[k] for p, s in zip(rows["pauses"], rows["straight"])]
         summary[f"pauses_minus_straight_{k}"] = [round(float(np.mean(d)), 3), sem(d)]
     report = {"model": str(model), "cases": len(rows["straight"]), "summary": summary, "per_case": rows}
-    text = json.dumps(report, indent=1)
     print(json.dumps(summary, indent=1))
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    write_report(report, args.json)
     return 0
 
 
