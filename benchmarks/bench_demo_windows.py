@@ -9,9 +9,11 @@ trained on) from the clip's own reference latent, audio features and plan (`phys
 names the latents of the pipeline's VAE), so differences between models come from the transformer and its
 VAE alone. Per clip: the correlation of the generated mouth darkness with the truth's
 (evaluation/world_quality.mouth_darkness), the mean darkness in the frames where the truth's mouth is open /
-closed (above / below its median), whole-frame PSNR to the truth, and the same mouth figures for the truth
-passed through the pipeline's VAE (what any model in that latent space can show). 12 clips take ~4 min on 2
-cores per model. On a world of version 4 the figures are also given for the clips of phrases and pauses and the
+closed (above / below its median), whole-frame PSNR to the truth, the hands (`hands`: the share of skin-coloured
+pixels in the boxes of the hands the truth raises, evaluation/world_quality.hand_skin; over the clips where a hand
+is raised), and the same mouth and hand figures for the truth passed through the pipeline's VAE (what any model in
+that latent space can show; the hands also for the reference image held still, the floor). 12 clips take ~4 min
+on 2 cores per model. On a world of version 4 the figures are also given for the clips of phrases and pauses and the
 clips of running speech apart (`by_speech`), and each model after the first is paired with the first, clip by clip
 (`paired_with_first`: mean difference and its standard error).
 
@@ -48,14 +50,17 @@ def clip_unit(clip_dir: Path) -> float:
 
 
 def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float | None, seed: int,
-            through_pipeline: bool = False) -> dict:
+            through_pipeline: bool = False, keep_frames: int = 0) -> dict:
+    """The report of one model; with keep_frames, also (under "_frames") the truth and the generated frames of the
+    first `keep_frames` clips in which the truth raises a hand, for a sheet."""
     import shutil
     import tempfile
 
     import torch
+    from PIL import Image
 
     from physavatar.data.dataset import ClipDataset
-    from physavatar.evaluation.world_quality import lip_sync, mouth_darkness, pause_frames
+    from physavatar.evaluation.world_quality import hand_skin, lip_sync, mouth_darkness, pause_frames
     from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.inference.sampler import GuidanceArgs, denoise_window
     from physavatar.io.audio import load_audio
@@ -74,7 +79,7 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
     dataset = ClipDataset(data, num_frames=frames, split="test", vae_name=vae_name)
     picked = list(range(0, len(dataset), max(1, len(dataset) // clips)))[:clips]
     work = Path(tempfile.mkdtemp(prefix="bench_demo_windows_"))
-    rows = []
+    rows, kept = [], {}
     for index in picked:
         sample = dataset[index]
         clip_dir = Path(sample.clip_dir)
@@ -103,7 +108,8 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
         is_open = true_dark > np.median(true_dark)
         # speech only (pauses of >= 5 frames left out): do the lips follow the syllables, not just speech vs silence?
         speech = ~pause_frames(load_audio(clip_dir / "audio.wav"), len(truth))
-        running = (json.loads((clip_dir / "meta.json").read_text()).get("speech") or {}).get("running")
+        meta = json.loads((clip_dir / "meta.json").read_text())
+        running = (meta.get("speech") or {}).get("running")
         kind = {True: "running", False: "pauses"}.get(running)  # None before world version 4
         row = {"clip": clip_dir.name, "speech": kind, "psnr": psnr(generated, truth)}
         for name, video in (("model", generated), ("truth_vae", through_vae), ("truth", truth)):
@@ -111,6 +117,13 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
             row[name] = {"corr": lip_sync(dark, true_dark)["corr"],
                          "speech_corr": lip_sync(dark[speech], true_dark[speech])["corr"],
                          "open": float(dark[is_open].mean()), "closed": float(dark[~is_open].mean())}
+            skin = hand_skin(video, keypoints, meta["identity"]["appearance"]["skin"], unit)
+            row[name]["hands"] = float(np.nanmean(skin)) if np.isfinite(skin).any() else None
+        still = np.asarray(Image.open(clip_dir / "reference.png").convert("RGB"))[None].repeat(len(truth), 0)
+        skin = hand_skin(still, keypoints, meta["identity"]["appearance"]["skin"], unit)
+        row["still_hands"] = float(np.nanmean(skin)) if np.isfinite(skin).any() else None
+        if row["truth"]["hands"] is not None and len(kept) < keep_frames:
+            kept[clip_dir.name] = (truth, generated)
         rows.append(row)
         print(f"  {row['clip']}: corr {row['model']['corr']:+.2f}, open / closed {row['model']['open']:.3f} / "
               f"{row['model']['closed']:.3f}, PSNR {row['psnr']:.1f} dB", flush=True)
@@ -121,7 +134,20 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
     if len(kinds) > 1:
         summary["by_speech"] = {kind: summarize([r for r in rows if r["speech"] == kind]) for kind in kinds}
     return {"model": model, "vae_name": vae_name, "audio_scale": audio_scale, "clips": len(rows),
-            "through_pipeline": through_pipeline, "summary": summary, "per_clip": rows}
+            "through_pipeline": through_pipeline, "summary": summary, "per_clip": rows,
+            **({"_frames": kept} if keep_frames else {})}
+
+
+def write_sheet(reports: list[dict], path: str, frames=(6, 14, 22, 30)) -> None:
+    """Rows: the kept clips; in each, the frames `frames` of the truth, then of every model, left to right."""
+    from PIL import Image
+
+    rows = []
+    for clip, (truth, _) in reports[0]["_frames"].items():
+        videos = [truth] + [r["_frames"][clip][1] for r in reports]
+        rows.append(np.concatenate([np.concatenate([v[i] for i in frames], 1) for v in videos], 1))
+    if rows:
+        Image.fromarray(np.concatenate(rows, 0)).save(path)
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -130,6 +156,11 @@ def summarize(rows: list[dict]) -> dict:
                             for key in ("corr", "speech_corr", "open", "closed")}
                      for name in ("model", "truth_vae", "truth")}  # fmt: skip
     summary["model"]["corr_sem"] = sem([r["model"]["corr"] for r in rows])
+    raised = [r for r in rows if r["truth"]["hands"] is not None]
+    summary["hands"] = {name: round(float(np.mean([r[name]["hands"] for r in raised])), 3) if raised else None
+                        for name in ("model", "truth_vae", "truth")}
+    summary["hands"]["still"] = round(float(np.mean([r["still_hands"] for r in raised])), 3) if raised else None
+    summary["hands"]["clips"] = len(raised)
     summary["psnr"] = round(float(np.mean([r["psnr"] for r in rows])), 2)
     return summary
 
@@ -143,6 +174,8 @@ def paired(first: list[dict], other: list[dict]) -> dict:
             out[key] = [round(float(np.mean(d)), 3), sem(d)]
         d = [b["psnr"] - a["psnr"] for a, b in pairs]
         out["psnr"] = [round(float(np.mean(d)), 3), sem(d)]
+        d = [b["model"]["hands"] - a["model"]["hands"] for a, b in pairs if a["truth"]["hands"] is not None]
+        out["hands"] = [round(float(np.mean(d)), 3), sem(d)] if d else None
         return out
 
     pairs = list(zip(first, other))
@@ -182,16 +215,20 @@ def main() -> None:
                         help="generate with PhysAvatarPipeline.generate from each clip's reference.png and audio.wav "
                         "(features encoded afresh) instead of its stored features")
     parser.add_argument("--json", help="also write the report here")
+    parser.add_argument("--sheet", help="also write a PNG of the first 5 clips in which the truth raises a hand: "
+                        "frames 6, 14, 22 and 30 of the truth, then of each --model")
     args = parser.parse_args()
     reports = []
     for model, vae_name in model_vae_pairs(parser, args):
         print(model, flush=True)
         reports.append(measure(model, args.data, vae_name, args.clips, args.audio_scale, args.seed,
-                               args.through_pipeline))
+                               args.through_pipeline, keep_frames=5 if args.sheet else 0))
         if len(reports) > 1:
             reports[-1]["paired_with_first"] = paired(reports[0]["per_clip"], reports[-1]["per_clip"])
         print(json.dumps({k: v for k, v in reports[-1].items() if k in ("summary", "paired_with_first")}), flush=True)
-    write_report(reports, args.json)
+    if args.sheet:
+        write_sheet(reports, args.sheet)
+    write_report([{k: v for k, v in r.items() if k != "_frames"} for r in reports], args.json)
 
 
 if __name__ == "__main__":

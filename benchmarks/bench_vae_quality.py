@@ -10,6 +10,13 @@ VAE encodes and decodes the truth, and the benchmark prints:
                      the truth's, on the world speech, chunk by chunk as the pipeline decodes it
   mouth_sentences    the same on the held-out sentences (continuous speech, harder): bench_demo_speech.py's
                      `vae_corr`, the most any model in this latent space can reach on its lip measure
+  detail_dark / detail_light
+                     share of the face box's variance (frame by frame, around its mean colour) that comes back
+                     in a 33-frame chunk, 1 - MSE / variance, inside the box of the eyes, nose and lips (no hair,
+                     no background), for the people whose skin is dark (mean RGB below DARK_SKIN) and the others
+  hands              share of skin-coloured pixels in the boxes of the hands the truth raises in the world
+                     speech (evaluation/world_quality.hand_skin), over the people who raise one; the truth's own
+                     figure is printed once (hands_truth)
   thumbnail_psnr5    (printed once) the frames shrunk to 16 x 16 and blown up again (bicubic): a VAE below this
                      keeps less than a thumbnail of 768 numbers per frame
 and, with --faces PNG, face crops (x3) of the first three people: truth, then each VAE. ~1 min per VAE on 2 cores.
@@ -28,6 +35,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 CHUNK = 33  # frames the demo pipeline encodes and decodes at once (its chunk_frames)
+DARK_SKIN = 110  # mean RGB of the world's two darkest skin tones (92-120) and below
+
+
+def face_detail(rec: np.ndarray, truth: np.ndarray, box: np.ndarray) -> float:
+    """1 - MSE / variance inside the face box, each frame's box taken around its own mean colour."""
+    m = box[..., None]
+    mean = (truth * m).sum((1, 2), keepdims=True) / m.sum((1, 2), keepdims=True)
+    variance = (((truth - mean) * m) ** 2).sum()
+    return float(1 - (((rec.astype(np.float32) - truth) * m) ** 2).sum() / variance)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -51,13 +67,14 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
     from PIL import Image
 
-    from bench_demo import IDENTITY_SEEDS, SENTENCES, speech, through_codec
+    from bench_demo import IDENTITY_SEEDS, SENTENCES, speech, through_codec, write_report
     from bench_demo_speech import TRAINING_VOICES
     from physavatar.commands.generate import default_model_dir
     from physavatar.constants import FPS
-    from physavatar.evaluation.world_quality import lip_sync, mouth_darkness
+    from physavatar.evaluation.world_quality import hand_skin, lip_sync, mouth_darkness
     from physavatar.models.vae import LatentCodec
-    from physavatar.physstate.layout import FACE, face_mask
+    from physavatar.physstate.layout import FACE, box_mask, face_mask, keypoint_boxes
+    features = slice(FACE.start + 36, FACE.stop)  # the eyes and the lips (iBUG 36-67); their box holds the nose
     from physavatar.world.clip import drive_avatar
     from physavatar.world.identity import make_identity
     from physavatar.world.speech import make_speech
@@ -72,6 +89,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     def mouth(frames: np.ndarray, clip) -> np.ndarray:
         return mouth_darkness(frames, clip.keypoints[: len(frames)], clip.identity.framing.unit)
+
+    def hands(frames: np.ndarray, clip) -> np.ndarray:
+        return hand_skin(frames, clip.keypoints, clip.identity.appearance.skin, clip.identity.framing.unit)
 
     def face_crop(clip):
         """A 48-px square around the first frame's face, blown up 3x."""
@@ -91,7 +111,10 @@ def main(argv: list[str] | None = None) -> dict:
         truth = world.frames[:CHUNK]
         cases.append({"world": world, "sentence": sentence, "truth": truth,
                       "box": face_mask(world.keypoints[:CHUNK], truth.shape[1:3]).astype(np.float32),
+                      "features": box_mask(keypoint_boxes(world.keypoints[:CHUNK], features, pad=0.1),
+                                           truth.shape[1:3]).astype(np.float32),
                       "mouth_world": mouth(world.frames, world),
+                      "hands": hands(world.frames, world),
                       "mouth_sentence": None if sentence is None else mouth(sentence.frames, sentence),
                       "crop": face_crop(world)})
         for f in truth[:5]:
@@ -101,7 +124,8 @@ def main(argv: list[str] | None = None) -> dict:
     report: dict = {"framing": args.framing, "people": people, "seconds": args.seconds, "vaes": {}}
     crops = [[c["crop"](c["truth"][2])] for c in cases[:3]]
     for name, codec in codecs.items():
-        rows = {k: [] for k in ("psnr5", "face5", "psnr33", "face33", "mouth_world", "mouth_sentences")}
+        rows = {k: [] for k in ("psnr5", "face5", "psnr33", "face33", "mouth_world", "mouth_sentences",
+                                "detail_dark", "detail_light", "hands")}
         for i, c in enumerate(cases):
             truth, box, world, sentence = c["truth"], c["box"], c["world"], c["sentence"]
             rec5, rec33 = through_codec(codec, truth[:5], CHUNK), through_codec(codec, truth, CHUNK)
@@ -109,8 +133,13 @@ def main(argv: list[str] | None = None) -> dict:
             rows["face5"].append(psnr(rec5, truth[:5], box[:5]))
             rows["psnr33"].append(psnr(rec33, truth))
             rows["face33"].append(psnr(rec33, truth, box))
-            rows["mouth_world"].append(lip_sync(mouth(through_codec(codec, world.frames, CHUNK), world),
-                                                c["mouth_world"])["corr"])
+            dark = np.mean(world.identity.appearance.skin) < DARK_SKIN
+            rows["detail_dark" if dark else "detail_light"].append(face_detail(rec33, truth.astype(np.float32),
+                                                                               c["features"]))
+            rec_world = through_codec(codec, world.frames, CHUNK)
+            rows["mouth_world"].append(lip_sync(mouth(rec_world, world), c["mouth_world"])["corr"])
+            if np.isfinite(c["hands"]).any():
+                rows["hands"].append(float(np.nanmean(hands(rec_world, world))))
             if sentence is not None:
                 rows["mouth_sentences"].append(lip_sync(mouth(through_codec(codec, sentence.frames, CHUNK), sentence),
                                                         c["mouth_sentence"])["corr"])
@@ -118,14 +147,16 @@ def main(argv: list[str] | None = None) -> dict:
                 crops[i].append(c["crop"](rec5[2]))
         report["vaes"][name] = {k: round(float(np.mean(v)), 3) if v else None for k, v in rows.items()}
         print(name, json.dumps(report["vaes"][name]), flush=True)
+    raised = [np.nanmean(c["hands"]) for c in cases if np.isfinite(c["hands"]).any()]
+    report["hands_truth"] = round(float(np.mean(raised)), 3) if raised else None
+    print("truth: hands", report["hands_truth"], f"({len(raised)} people raise a hand)")
     report["thumbnail_psnr5"] = round(float(np.mean(thumbs)), 2)
     print("16x16 thumbnail, bicubic: psnr5", report["thumbnail_psnr5"])
     if not sentences:
         print("(no espeak-ng: the held-out sentences were skipped)")
     if args.faces:
         Image.fromarray(np.concatenate([np.concatenate(c, 1) for c in crops], 0)).save(args.faces)
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    write_report(report, args.json)
     return report
 
 

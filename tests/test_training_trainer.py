@@ -106,7 +106,7 @@ def test_bad_clip_is_skipped_and_mixed_backends_refused(tmp_path):
 
 def test_face_weight_weighs_the_face_latents_and_needs_keypoints(tmp_path):
     from physavatar.data.dataset import region_latent_mask
-    from physavatar.physstate.layout import FACE, MOUTH
+    from physavatar.physstate.layout import FACE, LEFT_HAND, MOUTH, RIGHT_HAND
 
     kp = np.zeros((9, 127, 3), np.float32)
     kp[:, FACE, 0] = np.linspace(0.3, 0.5, FACE.stop - FACE.start)  # the face spans x 0.3-0.5, y 0.1-0.3
@@ -121,6 +121,12 @@ def test_face_weight_weighs_the_face_latents_and_needs_keypoints(tmp_path):
     lips[:, MOUTH, 1] = np.linspace(0.27, 0.30, MOUTH.stop - MOUTH.start)
     mouth = region_latent_mask(lips, (8, 8), region="mouth")
     assert mouth.sum() == 3 and (mouth[:, 2, 3] == 1).all()
+    hands = kp.copy()
+    hands[:, LEFT_HAND, :2] = 0.7  # the left hand rests below the frame until frame 5, then at latent pixel (5, 5)
+    hands[:5, LEFT_HAND, 1] = 1.3
+    hands[:, RIGHT_HAND, :2] = -0.5  # the right one never in view
+    in_view = region_latent_mask(hands, (8, 8), region="hands")
+    assert in_view[:2].sum() == 0 and in_view[2].sum() == 1 and in_view[2, 5, 5] == 1
 
     data = make_feature_dataset(tmp_path / "d", clips=2)
     with pytest.raises(ValueError, match="keypoints.npy"):  # every clip skipped: the error says why
@@ -128,14 +134,19 @@ def test_face_weight_weighs_the_face_latents_and_needs_keypoints(tmp_path):
     for clip in (data / "clips").iterdir():
         np.save(clip / "keypoints.npy", kp)
     losses = []
-    for face, mouth in ((0.0, 0.0), (4.0, 0.0), (4.0, 8.0)):
-        overrides = {"run.max_steps": 1, "loss.face_weight": face, "loss.mouth_weight": mouth}
-        trainer = Trainer(config(tmp_path / f"{face}-{mouth}", data, **overrides), progress=False)
+    for clip in (data / "clips").iterdir():
+        np.save(clip / "keypoints.npy", hands)
+    for face, mouth, hand in ((0.0, 0.0, 0.0), (4.0, 0.0, 0.0), (4.0, 8.0, 0.0), (4.0, 8.0, 8.0), (0.0, 0.0, 8.0)):
+        overrides = {"run.max_steps": 1, "loss.face_weight": face, "loss.mouth_weight": mouth,
+                     "loss.hand_weight": hand}
+        trainer = Trainer(config(tmp_path / f"{face}-{mouth}-{hand}", data, **overrides), progress=False)
         losses.append(trainer.train()[0].cont)
     # same draws, other weightings of the same errors
-    assert np.isfinite(losses).all() and len(set(losses)) == 3
+    assert np.isfinite(losses).all() and len(set(losses)) == 5
     with pytest.raises(ValueError, match="loss.mouth_weight=-1"):
         Trainer(config(tmp_path / "bad", data, **{"loss.mouth_weight": -1.0}), progress=False)
+    with pytest.raises(ValueError, match="loss.hand_weight=-1"):
+        Trainer(config(tmp_path / "bad", data, **{"loss.hand_weight": -1.0}), progress=False)
 
 
 def test_known_frames_latents_come_from_extract_or_are_encoded(tmp_path, caplog, monkeypatch):

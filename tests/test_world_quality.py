@@ -62,3 +62,21 @@ def test_reference_similarity_drift_and_motion(clip):
     still = wq.motion_stats(np.repeat(truth.keypoints[:1], len(truth.keypoints), axis=0))
     assert moving["wrist_speed_mean"] > 0 and still["wrist_speed_mean"] == 0 and still["wrist_position_std"] == 0
     assert wq.pixel_motion(truth.frames) > 0 == wq.pixel_motion(truth.frames[:1].repeat(5, 0))
+
+
+def test_hand_skin_sees_a_raised_hand_and_not_the_resting_pose(clip):
+    import cv2
+
+    truth, _ = clip
+    skin, unit = truth.identity.appearance.skin, truth.identity.framing.unit
+    drawn = wq.hand_skin(truth.frames, truth.keypoints, skin, unit)
+    raised = np.isfinite(drawn)
+    assert 0 < raised.sum() < len(drawn)  # this clip raises a hand for part of its frames
+    still = wq.hand_skin(truth.reference[None].repeat(len(truth.frames), 0), truth.keypoints, skin, unit)
+    assert np.array_equal(np.isfinite(still), raised)  # the truth's raised hands decide where to look
+    assert np.nanmean(drawn) > 0.35 and np.nanmean(still) < 0.15
+    blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 1.5) for f in truth.frames])
+    assert np.nanmean(wq.hand_skin(blurred, truth.keypoints, skin, unit)) > 0.3  # a blurred hand is still a hand
+    resting = truth.keypoints.copy()
+    resting[:] = truth.keypoints[np.argmax(~raised)]  # every frame the clip's resting pose: nothing raised
+    assert not np.isfinite(wq.hand_skin(truth.frames, resting, skin, unit)).any()

@@ -36,6 +36,7 @@ class ClipSample:
     e_tok: torch.Tensor | None  # (L, C_MLLM) planner token embeddings
     face: torch.Tensor | None = None  # (f, h, w) 1 on the latent pixels of the face box (face_masks=True)
     mouth: torch.Tensor | None = None  # (f, h, w) 1 on the latent pixels of the lips' box (face_masks=True)
+    hands: torch.Tensor | None = None  # (f, h, w) 1 on the latent pixels of the hands in view (face_masks=True)
     known: torch.Tensor | None = None  # (z, f, h, w) latents of the known-frames video (known_frames=(m, n))
 
 
@@ -74,14 +75,14 @@ class ClipDataset(Dataset):
                     with np.load(paths["plan"]) as plan:
                         e_con, e_tok = torch.from_numpy(plan["e_con"]).float(), torch.from_numpy(plan["e_tok"]).float()
                         plan_backends.append(str(plan["backend"]))
-                face = mouth = None
+                face = mouth = hands = None
                 if face_masks:
                     if not (clip_dir / "keypoints.npy").exists():
-                        raise ValueError("no keypoints.npy (loss.face_weight / mouth_weight need each clip's "
-                                         "keypoints)")
+                        raise ValueError("no keypoints.npy (loss.face_weight / mouth_weight / hand_weight need each "
+                                         "clip's keypoints)")
                     kp = np.load(clip_dir / "keypoints.npy")
-                    face = region_latent_mask(kp, latents["video"].shape[-2:])
-                    mouth = region_latent_mask(kp, latents["video"].shape[-2:], region="mouth")
+                    face, mouth, hands = (region_latent_mask(kp, latents["video"].shape[-2:], region=region)
+                                          for region in ("face", "mouth", "hands"))
                 known = None
                 known_path = None if known_frames is None else known_frames_path(clip_dir, vae_name, *known_frames)
                 if known_path is not None and known_path.exists():
@@ -93,7 +94,7 @@ class ClipDataset(Dataset):
                 self.samples.append(ClipSample(
                     clip_dir=str(clip_dir), latents=latents["video"].float(), reference=latents["reference"].float(),
                     audio=torch.from_numpy(audio.features), phys=torch.from_numpy(phys),
-                    e_con=e_con, e_tok=e_tok, face=face, mouth=mouth, known=known))
+                    e_con=e_con, e_tok=e_tok, face=face, mouth=mouth, hands=hands, known=known))
             except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
                 log.warning("%s: skipped (%s)", clip_dir, err)
                 self.skipped.append(f"{row.get('id')}: {err}")
@@ -111,16 +112,20 @@ class ClipDataset(Dataset):
 
 
 def region_latent_mask(kp: np.ndarray, latent_hw: tuple[int, int], region: str = "face") -> torch.Tensor:
-    """(f, h, w) float mask of the latent pixels that hold the face (or the lips' box, `region="mouth"`) in any
-    frame of each latent, from keypoints (F, 127, 3) with F = 1 + 4k (latent 0 is frame 0, latent k frames
-    4k-3 .. 4k)."""
+    """(f, h, w) float mask of the latent pixels that hold the face (the lips' box with `region="mouth"`, the hands
+    in view with `region="hands"`) in any frame of each latent, from keypoints (F, 127, 3) with F = 1 + 4k
+    (latent 0 is frame 0, latent k frames 4k-3 .. 4k)."""
     from physavatar.models.audio import group_frames_to_latents
-    from physavatar.physstate.layout import MOUTH, box_mask, face_boxes, keypoint_boxes
+    from physavatar.physstate.layout import LEFT_HAND, MOUTH, RIGHT_HAND, box_mask, face_boxes, keypoint_boxes
 
-    if region not in ("face", "mouth"):
-        raise ValueError(f"region={region!r}: use 'face' or 'mouth'")
-    boxes = face_boxes(kp) if region == "face" else keypoint_boxes(kp, MOUTH, pad=0.5)
-    frames = torch.from_numpy(box_mask(boxes, tuple(latent_hw))).float()[None]  # (1, F, h, w)
+    if region not in ("face", "mouth", "hands"):
+        raise ValueError(f"region={region!r}: use 'face', 'mouth' or 'hands'")
+    size = tuple(latent_hw)
+    if region == "hands":  # a hand below the frame's edge clips to an empty box
+        mask = np.maximum(*(box_mask(keypoint_boxes(kp, hand, pad=0.3), size) for hand in (LEFT_HAND, RIGHT_HAND)))
+    else:
+        mask = box_mask(face_boxes(kp) if region == "face" else keypoint_boxes(kp, MOUTH, pad=0.5), size)
+    frames = torch.from_numpy(mask).float()[None]  # (1, F, h, w)
     return group_frames_to_latents(frames).amax(dim=2)[0]
 
 
@@ -136,6 +141,7 @@ def collate(samples: list[ClipSample]) -> dict:
         "e_tok": None,
         "face": torch.stack([s.face for s in samples]) if samples[0].face is not None else None,
         "mouth": torch.stack([s.mouth for s in samples]) if samples[0].mouth is not None else None,
+        "hands": torch.stack([s.hands for s in samples]) if samples[0].hands is not None else None,
         "known": [s.known for s in samples],  # a list: a clip without the feature file has None
     }
     if samples[0].e_con is not None:

@@ -10,6 +10,7 @@ state) with that rendering; benchmarks/bench_demo.py reports them for the shippe
 - silence: how open the mouth is in the audio's pauses, relative to how open it is while speaking.
 - identity: per-frame similarity to the reference image (colour-histogram correlation and PSNR).
 - motion: speed statistics of the hands and head keypoints, and the pixels' frame-to-frame change.
+- hands: whether the video draws a hand where the truth raises one (skin colour in that hand's box).
 """
 
 from __future__ import annotations
@@ -142,3 +143,38 @@ def motion_stats(keypoints: np.ndarray) -> dict:
 def pixel_motion(frames: np.ndarray) -> float:
     """Mean absolute frame-to-frame change of the pixels (0-255 scale)."""
     return float(np.abs(np.diff(frames.astype(np.float32), axis=0)).mean()) if len(frames) > 1 else 0.0
+
+
+HAND_TOL = 40.0  # RGB distance from the skin colour that still counts as skin through a blurry decoder
+HAND_LIFT = 0.5  # head units above its lowest place in the clip that make a hand "raised"
+
+
+def hand_skin(frames: np.ndarray, keypoints: np.ndarray, skin, unit: float, tol: float = HAND_TOL,
+              lift: float = HAND_LIFT) -> np.ndarray:
+    """Per frame, the share of the pixels in the boxes of the truth's raised hands that have the skin's colour
+    (NaN in frames where no hand is raised and in view): is a hand drawn where the truth raises one?
+
+    A hand counts as raised when its centre is `lift` head units (`unit`: the head's height in frame heights)
+    above its lowest place in the clip, where it rests, and at least half its keypoints are in the frame. A video
+    that keeps the reference's resting pose shows the shirt or the arm there (compare videos of the same clips:
+    short sleeves put the forearm in skin colour)."""
+    from physavatar.physstate.layout import LEFT_HAND, RIGHT_HAND, keypoint_boxes
+
+    n = min(len(frames), len(keypoints))
+    h, w = frames.shape[1:3]
+    colour = np.asarray(skin, np.float32)
+    kp = np.asarray(keypoints[:n], np.float32)
+    hits, total = np.zeros(n), np.zeros(n)
+    for hand in (LEFT_HAND, RIGHT_HAND):
+        xy = kp[:, hand, :2]
+        centre_y = xy[..., 1].mean(axis=1)
+        in_frame = ((xy >= 0) & (xy <= 1)).all(axis=2).mean(axis=1) >= 0.5
+        for t in np.flatnonzero(in_frame & (centre_y < centre_y.max() - lift * unit)):
+            x0, y0, x1, y1 = keypoint_boxes(kp[t : t + 1], hand, pad=0.1)[0]
+            box = frames[t, int(y0 * h) : int(np.ceil(y1 * h)), int(x0 * w) : int(np.ceil(x1 * w))]
+            hits[t] += int((np.linalg.norm(box.astype(np.float32) - colour, axis=-1) < tol).sum())
+            total[t] += box.shape[0] * box.shape[1]
+    out = np.full(n, np.nan, np.float32)
+    seen = total > 0
+    out[seen] = hits[seen] / total[seen]
+    return out

@@ -55,6 +55,8 @@ class LossArgs:
     # not in the paper: a small model from scratch learns the face, a few latent pixels of 256, far sooner
     mouth_weight: float = 0.0  # and + mouth_weight on the lips' box (needs keypoints.npy); not in the paper: at
     # 128 px the lips are 6x4 pixels, inside one or two latent pixels, and barely move L_cont
+    hand_weight: float = 0.0  # and + hand_weight on the boxes of the hands in view (needs keypoints.npy); not in the
+    # paper: a raised hand covers a few latent pixels of a few frames, and a small model draws the resting pose
 
 
 @dataclass

@@ -124,11 +124,11 @@ class Trainer:
         ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
         self.accelerator = Accelerator(cpu=use_cpu, mixed_precision=precision, kwargs_handlers=[ddp],
                                        gradient_accumulation_steps=cfg.optim.grad_accum)
-        for key in ("face_weight", "mouth_weight"):
+        for key in ("face_weight", "mouth_weight", "hand_weight"):
             if getattr(cfg.loss, key) < 0:
                 raise ValueError(f"loss.{key}={getattr(cfg.loss, key)}: use 0 (off) or a positive extra weight")
         vae_name = Path(cfg.data.vae).name if cfg.data.vae else "vae"
-        masks = cfg.loss.face_weight > 0 or cfg.loss.mouth_weight > 0
+        masks = cfg.loss.face_weight > 0 or cfg.loss.mouth_weight > 0 or cfg.loss.hand_weight > 0
         self.dataset = ClipDataset(cfg.data.root, num_frames=cfg.data.num_frames, split=cfg.data.split,
                                    audio_backend=cfg.data.audio_backend, planner=cfg.data.planner or None,
                                    vae_name=vae_name, face_masks=masks,
@@ -286,8 +286,9 @@ class Trainer:
         )
         pred = out.sample.float()[:, :, 1:]
         err = (pred - target[:, :, 1:]) ** 2
-        if batch.get("face") is not None:  # loaded only when loss.face_weight or loss.mouth_weight > 0
-            weight = 1.0 + (cfg.loss.face_weight * batch["face"] + cfg.loss.mouth_weight * batch["mouth"])[:, None]
+        if batch.get("face") is not None:  # loaded only when loss.face_weight, mouth_weight or hand_weight > 0
+            weight = 1.0 + (cfg.loss.face_weight * batch["face"] + cfg.loss.mouth_weight * batch["mouth"]
+                            + cfg.loss.hand_weight * batch["hands"])[:, None]
             weight = weight.to(device)  # (B, 1, f, h, w)
             loss_cont = torch.mean(err * weight) / torch.mean(weight)  # same scale as the unweighted mean
         else:
