@@ -49,6 +49,7 @@ def test_round_trip_keeps_what_the_trainer_reads(tmp_path):
             assert v.dtype == u.dtype and v.shape == u.shape
             torch.testing.assert_close(v, u, rtol=2**-10, atol=1e-4)
         assert torch.equal(x.phys, y.phys) and torch.equal(x.face, y.face) and torch.equal(x.mouth, y.mouth)
+        assert torch.equal(x.hands, y.hands)
     clip = "clips/000001"
     kp = [np.load(root / clip / "keypoints.npy") for root in (src, tmp_path / "dst")]
     np.testing.assert_array_equal(kp[0], kp[1])
@@ -77,3 +78,21 @@ def test_missing_feature_and_broken_bundle_are_named(tmp_path, capsys):
     assert not (tmp_path / "dst").exists()
     with pytest.raises(FileNotFoundError, match="no part_"):
         unpack(tmp_path / "src", tmp_path / "dst")
+
+
+def test_media_without_latents_for_a_new_vae_there(tmp_path):
+    src = _dataset(tmp_path / "src")
+    rng = np.random.default_rng(2)
+    for clip in (src / "clips").iterdir():  # stand-ins: the bundle carries these files' bytes, whatever they hold
+        (clip / "video.mp4").write_bytes(rng.bytes(3000))
+        (clip / "reference.png").write_bytes(rng.bytes(500))
+    with pytest.raises(FileNotFoundError, match="latents.vae_new"):
+        pack(src, tmp_path / "b0", vae_name="vae_new", media=True)
+    main(["pack", str(src), "--out", str(tmp_path / "b"), "--vae", "none", "--known", "none", "--media"])
+    assert unpack(tmp_path / "b", tmp_path / "dst") == 1 + 3 * 7  # manifest; meta, kp, tokens, audio, plan, media
+    for clip in (src / "clips").iterdir():
+        there = tmp_path / "dst" / "clips" / clip.name
+        for name in ("video.mp4", "reference.png"):
+            assert (there / name).read_bytes() == (clip / name).read_bytes()
+        assert not list((there / "features").glob("*.safetensors"))  # encoded afresh where they arrive
+        assert (there / "features" / "audio.default.npz").exists()

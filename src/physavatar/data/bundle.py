@@ -4,12 +4,16 @@ this one's files and takes little per transfer (the demo model's GPU stages: 64 
 Only what `ClipDataset` and the trainer read travels: the manifest, and per clip of the split its meta.json,
 keypoints, physical-state tokens, audio features, plan, latents and known-frames latents. float32 arrays travel
 as float16 (a relative error of at most 2^-11 on features of unit scale), except the keypoints, which travel
-exactly: the face and lips masks of the loss are cut from them, and physical-state tokens that are the tokens of
-those keypoints (every world clip's) are recomputed from them, bit for bit, instead of travelling. Each array's bytes are regrouped by byte position
-before lzma, which compresses float16 ~1.5x better than interleaved. `unpack` writes the files back in the clip
+exactly: the face, lips and hands masks of the loss are cut from them, and physical-state tokens that are the
+tokens of those keypoints (every world clip's) are recomputed from them, bit for bit, instead of travelling. Each
+array's bytes are regrouped by byte position before lzma, which compresses float16 ~1.5x better than interleaved. `unpack` writes the files back in the clip
 format, float32 again, atomically.
 
+With `media`, each clip's video.mp4 and reference.png travel too (as they are), and with no VAE name its latents
+stay behind: what a machine needs to train a new VAE on the clips and then encode them, and the transformer, there.
+
     python -m physavatar.data.bundle pack data/world_portrait_v3 --vae vae_p2 --out bundle/  (writes part_*.xz)
+    python -m physavatar.data.bundle pack data/world_portrait_v3 --vae none --known none --media --out bundle/
     python -m physavatar.data.bundle unpack bundle/ --out data/world_portrait_v3
 """
 
@@ -92,14 +96,18 @@ def _tokens_of_keypoints(phys_path: Path) -> bool:
     return tokens.dtype == np.float16 and np.array_equal(encode_keypoints(kp).astype(np.float16), tokens)
 
 
-def clip_files(root: Path, row: dict, *, vae_name: str, audio_backend: str, planner: str,
-               known: tuple[int, int] | None) -> list[Path]:
+def clip_files(root: Path, row: dict, *, vae_name: str | None, audio_backend: str, planner: str,
+               known: tuple[int, int] | None, media: bool = False) -> list[Path]:
+    """The files of one clip that travel; no latents without a VAE name, video and reference with `media`."""
     clip_dir = root / row["path"]
-    paths = feature_paths(clip_dir, audio_backend, planner, vae_name)
-    files = [clip_dir / "meta.json", clip_dir / "keypoints.npy", paths["phys"], paths["audio"], paths["plan"],
-             paths["latents"]]
-    if known is not None:
-        files.append(known_frames_path(clip_dir, vae_name, *known))
+    paths = feature_paths(clip_dir, audio_backend, planner, vae_name or "")
+    files = [clip_dir / "meta.json", clip_dir / "keypoints.npy", paths["phys"], paths["audio"], paths["plan"]]
+    if vae_name is not None:
+        files.append(paths["latents"])
+        if known is not None:
+            files.append(known_frames_path(clip_dir, vae_name, *known))
+    if media:
+        files += [clip_dir / "video.mp4", clip_dir / "reference.png"]
     missing = [str(p) for p in files if not p.exists()]
     if missing:
         raise FileNotFoundError(f"clip {row.get('id')}: missing {', '.join(missing)} (run `physavatar extract "
@@ -107,16 +115,17 @@ def clip_files(root: Path, row: dict, *, vae_name: str, audio_backend: str, plan
     return files
 
 
-def pack(root: str | Path, out: str | Path, *, vae_name: str, audio_backend: str = "default",
+def pack(root: str | Path, out: str | Path, *, vae_name: str | None, audio_backend: str = "default",
          planner: str = "default", split: str | None = "train", known: tuple[int, int] | None = (5, 4),
-         part_mib: float = 40.0) -> PackReport:
+         part_mib: float = 40.0, media: bool = False) -> PackReport:
     root, out = Path(root), Path(out)
     rows = [r for r in read_manifest(root, required=True) if split is None or r.get("split") == split]
     if not rows:
         raise ValueError(f"{root}: the manifest lists no {split!r} clip")
     files = [root / "manifest.jsonl"]
     for row in rows:
-        files += clip_files(root, row, vae_name=vae_name, audio_backend=audio_backend, planner=planner, known=known)
+        files += clip_files(root, row, vae_name=vae_name, audio_backend=audio_backend, planner=planner, known=known,
+                            media=media)
     index, blobs = [], []
     for path in files:
         if path.name == "phys_tokens.npy" and _tokens_of_keypoints(path):
@@ -211,12 +220,15 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("pack", help="write a dataset's stored training features as compressed parts")
     p.add_argument("root", help="dataset folder (manifest.jsonl + clips with extracted features)")
     p.add_argument("--out", required=True, help="folder for part_*.xz")
-    p.add_argument("--vae", required=True, help="the latents' name (the VAE folder's name at `physavatar extract`)")
+    p.add_argument("--vae", required=True, help="the latents' name (the VAE folder's name at `physavatar extract`); "
+                   "'none': no latents (to encode the clips afresh where they arrive: add --media)")
     p.add_argument("--audio-backend", default="default", help="audio features' backend (default: default)")
     p.add_argument("--planner", default="default", help="plan embeddings' planner (default: default)")
     p.add_argument("--split", default="train", help="clips of this split only (default: train)")
     p.add_argument("--known", default="5,4", help="known-frames latents to include, M,N (default 5,4; 'none': skip)")
     p.add_argument("--part-mib", type=float, default=40.0, help="largest part in MiB (default 40)")
+    p.add_argument("--media", action="store_true", help="also each clip's video.mp4 and reference.png (to train a "
+                   "VAE and encode latents where the bundle arrives)")
     u = sub.add_parser("unpack", help="write a bundle's files back into a dataset folder")
     u.add_argument("bundle", help="folder holding part_*.xz")
     u.add_argument("--out", required=True, help="dataset folder to write (created if needed)")
@@ -224,8 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.cmd == "pack":
         known = None if args.known == "none" else tuple(int(v) for v in args.known.split(","))
-        r = pack(args.root, args.out, vae_name=args.vae, audio_backend=args.audio_backend, planner=args.planner,
-                 split=args.split, known=known, part_mib=args.part_mib)
+        r = pack(args.root, args.out, vae_name=None if args.vae == "none" else args.vae,
+                 audio_backend=args.audio_backend, planner=args.planner, split=args.split, known=known,
+                 part_mib=args.part_mib, media=args.media)
         print(f"{r.clips} clips, {r.files} files: {r.raw_bytes / 2**20:.1f} MiB -> {r.packed_bytes / 2**20:.1f} MiB "
               f"in {len(r.parts)} part(s) under {args.out}")
     else:
