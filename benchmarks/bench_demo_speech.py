@@ -41,6 +41,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 TRAINING_VOICES = ("en-us+m3", "en-us+f2", "en-gb+m1", "en-us+klatt", "en-us+m5", "en-us+f4")
 
 
+def generate_and_measure(pipe, framing: str, wav: np.ndarray, i: int, out: Path, audio_scale: float | None = None):
+    """Case i: bench_demo.py's person i (seed 90 000 + i, continued past its cases) speaks `wav`; the pipeline
+    generates it (seed i) into `out`. Returns the mouth darkness of the generated frames, of the world's truth and of
+    the truth through the model's VAE, and the truth's clip."""
+    from PIL import Image
+
+    from bench_demo import IDENTITY_SEEDS, through_vae
+    from physavatar.evaluation.world_quality import mouth_darkness
+    from physavatar.io.video import read_video
+    from physavatar.world.clip import drive_avatar
+    from physavatar.world.identity import make_identity
+
+    truth = drive_avatar(make_identity(IDENTITY_SEEDS[0] + i, framing), wav, clip_seed=i, size=int(pipe.config.size))
+    pipe.generate(Image.fromarray(truth.reference), truth.wav, out, seed=i, audio_scale=audio_scale, progress=False)
+    frames = read_video(out)
+    n = min(len(frames), len(truth.frames))
+    kp, unit = truth.keypoints[:n], truth.identity.framing.unit
+    return (mouth_darkness(frames[:n], kp, unit), mouth_darkness(truth.frames[:n], kp, unit),
+            mouth_darkness(through_vae(pipe, truth.frames[:n]), kp, unit), truth)
+
+
 def mean(values: list[float]) -> float:
     return round(float(np.mean(values)), 3)
 
@@ -66,25 +87,14 @@ def main() -> int:
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
 
-    import torch
-    from PIL import Image
-
-    from bench_demo import IDENTITY_SEEDS, SENTENCES, sem, speech, through_vae, write_report
-    from physavatar.commands.demo import model_framing
-    from physavatar.commands.generate import default_model_dir
+    from bench_demo import SENTENCES, open_pipeline, sem, speech, write_report
     from physavatar.constants import FPS
-    from physavatar.evaluation.world_quality import lip_sync, mouth_darkness, pause_frames
+    from physavatar.evaluation.world_quality import lip_sync, pause_frames
     from physavatar.inference.chunks import plan_interleaved
-    from physavatar.inference.pipeline import PhysAvatarPipeline
-    from physavatar.io.video import read_video
-    from physavatar.world.clip import drive_avatar
-    from physavatar.world.identity import make_identity
     from physavatar.world.speech import make_speech
 
-    torch.set_grad_enabled(False)
-    model = Path(args.model) if args.model else default_model_dir()
-    pipe = PhysAvatarPipeline.from_pretrained(model)
-    framing, chunk = model_framing(model), int(pipe.config.chunk_frames)
+    pipe, model, framing = open_pipeline(args.model)
+    chunk = int(pipe.config.chunk_frames)
     tmp = Path(tempfile.mkdtemp(prefix="bench_demo_speech_"))
 
     def corr(generated: np.ndarray, truth: np.ndarray) -> float:
@@ -105,18 +115,7 @@ def main() -> int:
 
     def run(tag: str, wav: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mouth darkness of the generated frames, of the truth and of the truth through the model's VAE."""
-        # bench_demo.py's identities (90 000 + i), continued for extra world cases
-        identity = make_identity(IDENTITY_SEEDS[0] + i, framing)
-        truth = drive_avatar(identity, wav, clip_seed=i, size=int(pipe.config.size))
-        out = tmp / f"{tag}_{i}.mp4"
-        pipe.generate(Image.fromarray(truth.reference), truth.wav, out, seed=i, audio_scale=args.audio_scale,
-                      progress=False)
-        frames = read_video(out)
-        n = min(len(frames), len(truth.frames))
-        unit = truth.identity.framing.unit
-        return (mouth_darkness(frames[:n], truth.keypoints[:n], unit),
-                mouth_darkness(truth.frames[:n], truth.keypoints[:n], unit),
-                mouth_darkness(through_vae(pipe, truth.frames[:n]), truth.keypoints[:n], unit))
+        return generate_and_measure(pipe, framing, wav, i, tmp / f"{tag}_{i}.mp4", args.audio_scale)[:3]
 
     cases = min(args.cases, len(SENTENCES))
     audio_scale = float(pipe.config.audio_scale if args.audio_scale is None else args.audio_scale)

@@ -30,8 +30,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_demo import IDENTITY_SEEDS, SENTENCES, open_pipeline, sem, through_vae, write_report  # noqa: E402
-from bench_demo_speech import TRAINING_VOICES  # noqa: E402
+from bench_demo import SENTENCES, open_pipeline, sem, write_report  # noqa: E402
+from bench_demo_speech import TRAINING_VOICES, generate_and_measure  # noqa: E402
 
 
 def layouts(text: str, voice: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -65,12 +65,7 @@ def main() -> int:
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
 
-    from PIL import Image
-
-    from physavatar.evaluation.world_quality import lip_sync, mouth_darkness, pause_frames
-    from physavatar.io.video import read_video
-    from physavatar.world.clip import drive_avatar
-    from physavatar.world.identity import make_identity
+    from physavatar.evaluation.world_quality import lip_sync, pause_frames
 
     pipe, model, framing = open_pipeline(args.model)
     tmp = Path(tempfile.mkdtemp(prefix="probe_speech_layout_"))
@@ -78,17 +73,8 @@ def main() -> int:
     for i in range(min(args.cases, len(SENTENCES))):
         voice = TRAINING_VOICES[i % len(TRAINING_VOICES)]
         for name, wav in layouts(SENTENCES[i], voice, np.random.default_rng(i)).items():
-            identity = make_identity(IDENTITY_SEEDS[0] + i, framing)  # bench_demo_speech.py's person for case i
-            truth = drive_avatar(identity, wav, clip_seed=i, size=int(pipe.config.size))
-            out = tmp / f"{name}_{i}.mp4"
-            pipe.generate(Image.fromarray(truth.reference), truth.wav, out, seed=i, progress=False)
-            frames = read_video(out)
-            n = min(len(frames), len(truth.frames))
-            unit = truth.identity.framing.unit
-            gen = mouth_darkness(frames[:n], truth.keypoints[:n], unit)
-            true = mouth_darkness(truth.frames[:n], truth.keypoints[:n], unit)
-            vae = mouth_darkness(through_vae(pipe, truth.frames[:n]), truth.keypoints[:n], unit)
-            speech = ~pause_frames(truth.wav, n)
+            gen, true, vae, truth = generate_and_measure(pipe, framing, wav, i, tmp / f"{name}_{i}.mp4")
+            speech = ~pause_frames(truth.wav, len(gen))
             rows[name].append({"seconds_of_speech": round(len(wav) / 16000, 2),
                                "pause_fraction": round(float(1 - speech.mean()), 3),
                                "corr": lip_sync(gen, true)["corr"], "vae_corr": lip_sync(vae, true)["corr"],
