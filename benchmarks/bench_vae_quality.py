@@ -11,9 +11,9 @@ VAE encodes and decodes the truth, and the benchmark prints:
   mouth_sentences    the same on the held-out sentences (continuous speech, harder): bench_demo_speech.py's
                      `vae_corr`, the most any model in this latent space can reach on its lip measure
   detail_dark / detail_light
-                     share of the face box's variance (frame by frame, around its mean colour) that comes back
-                     in a 33-frame chunk, 1 - MSE / variance, inside the box of the eyes, nose and lips (no hair,
-                     no background), for the people whose skin is dark (mean RGB below DARK_SKIN) and the others
+                     share of the variance inside the box of the eyes, nose and lips (no hair, no background;
+                     each frame around its own mean colour) that comes back in a 33-frame chunk, 1 - MSE /
+                     variance, for the people whose skin is dark (mean RGB below DARK_SKIN) and the others
   hands              share of skin-coloured pixels in the boxes of the hands the truth raises in the world
                      speech (evaluation/world_quality.hand_skin), over the people who raise one; the truth's own
                      figure is printed once (hands_truth)
@@ -39,7 +39,8 @@ DARK_SKIN = 110  # mean RGB of the world's two darkest skin tones (92-120) and b
 
 
 def face_detail(rec: np.ndarray, truth: np.ndarray, box: np.ndarray) -> float:
-    """1 - MSE / variance inside the face box, each frame's box taken around its own mean colour."""
+    """1 - MSE / variance of frames (F, H, W, 3) inside a per-frame mask `box` (F, H, W), each frame's truth
+    taken around its own mean colour in the box."""
     m = box[..., None]
     mean = (truth * m).sum((1, 2), keepdims=True) / m.sum((1, 2), keepdims=True)
     variance = (((truth - mean) * m) ** 2).sum()
@@ -74,11 +75,12 @@ def main(argv: list[str] | None = None) -> dict:
     from physavatar.evaluation.world_quality import hand_skin, lip_sync, mouth_darkness
     from physavatar.models.vae import LatentCodec
     from physavatar.physstate.layout import FACE, box_mask, face_mask, keypoint_boxes
-    features = slice(FACE.start + 36, FACE.stop)  # the eyes and the lips (iBUG 36-67); their box holds the nose
     from physavatar.world.clip import drive_avatar
     from physavatar.world.identity import make_identity
     from physavatar.world.speech import make_speech
     from physavatar.world.voices import available_voices
+
+    features = slice(FACE.start + 36, FACE.stop)  # the eyes and the lips (iBUG 36-67); their box holds the nose
 
     torch.set_grad_enabled(False)
     folders = [Path(v) for v in (args.vae or [default_model_dir()])]
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(name, json.dumps(report["vaes"][name]), flush=True)
     raised = [np.nanmean(c["hands"]) for c in cases if np.isfinite(c["hands"]).any()]
     report["hands_truth"] = round(float(np.mean(raised)), 3) if raised else None
-    print("truth: hands", report["hands_truth"], f"({len(raised)} people raise a hand)")
+    print("truth: hands", report["hands_truth"], f"({len(raised)} of {people} people raise a hand)")
     report["thumbnail_psnr5"] = round(float(np.mean(thumbs)), 2)
     print("16x16 thumbnail, bicubic: psnr5", report["thumbnail_psnr5"])
     if not sentences:
