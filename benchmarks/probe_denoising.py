@@ -11,6 +11,11 @@ does not count). At sigma = 1 the prediction is the model's mean video given onl
 over from the reference, audio and plan; lower sigmas show how much detail it adds. "still" is the clip's
 reference image repeated for every frame: the PSNR of not moving at all. Faster than sampling a whole window
 (bench_demo_windows.py), and free of the sampler: ~1 min for 8 clips on 2 cores per model.
+
+Also per sigma, over the clips in which the truth raises a hand, `hands`: the skin share in the raised hands' boxes
+of the decoded x0_hat (evaluation/world_quality.hand_skin; the truth through the VAE: `truth_vae_hands`). Where x_t
+still shows a raised hand (low sigma) a model that can draw one keeps it; where it pulls the hand back to the
+resting pose, drawing is what it lacks, not deciding when to gesture.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ def probe(model: str, data: str, vae_name: str, clips: int, sigmas: tuple[float,
     import torch
 
     from physavatar.data.dataset import ClipDataset
+    from physavatar.evaluation.world_quality import hand_skin
     from physavatar.inference.pipeline import PhysAvatarPipeline
     from physavatar.models.vae import LatentCodec, control_latents, tensor_to_frames
 
@@ -48,8 +54,8 @@ def probe(model: str, data: str, vae_name: str, clips: int, sigmas: tuple[float,
     scales = torch.full((len(transformer.config.vace_layers),), 1.1)  # the pipeline's context scale
     dataset = ClipDataset(data, num_frames=frames, split="test", vae_name=vae_name)
     picked = list(range(0, len(dataset), max(1, len(dataset) // clips)))[:clips]
-    rows = {sigma: {"mse": [], "psnr": []} for sigma in sigmas}
-    still = []
+    rows = {sigma: {"mse": [], "psnr": [], "hands": []} for sigma in sigmas}
+    still, truth_hands = [], []
     for index in picked:
         sample = dataset[index]
         x0 = torch.cat([sample.reference, sample.latents], 1)[None].float()
@@ -59,6 +65,16 @@ def probe(model: str, data: str, vae_name: str, clips: int, sigmas: tuple[float,
             truth = tensor_to_frames(codec.decode(sample.latents[None].float()))[0]
         reference = np.asarray(Image.open(Path(sample.clip_dir) / "reference.png").convert("RGB"))
         still.append(psnr(np.broadcast_to(reference, truth.shape), truth))
+        meta = json.loads((Path(sample.clip_dir) / "meta.json").read_text())
+        keypoints = np.load(Path(sample.clip_dir) / "keypoints.npy")
+
+        def hands(video: np.ndarray) -> np.ndarray:
+            return hand_skin(video, keypoints, meta["identity"]["appearance"]["skin"],
+                             meta["identity"]["framing"]["unit"])
+
+        raised = np.isfinite(hands(truth)).any()
+        if raised:
+            truth_hands.append(float(np.nanmean(hands(truth))))
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed * 1_000_003 + index))
         for sigma in sigmas:
             x_t = (1 - sigma) * x0 + sigma * noise
@@ -72,8 +88,13 @@ def probe(model: str, data: str, vae_name: str, clips: int, sigmas: tuple[float,
                 decoded = tensor_to_frames(codec.decode(x0_hat))[0]
             rows[sigma]["mse"].append(float(((x0_hat - x0[:, :, 1:]) ** 2).mean()))
             rows[sigma]["psnr"].append(psnr(decoded, truth))
-    summary = {f"sigma_{s}": {k: round(float(np.mean(v)), 3) for k, v in r.items()} for s, r in rows.items()}
-    return {"model": model, "clips": len(picked), "still_psnr": round(float(np.mean(still)), 2), "summary": summary}
+            if raised:
+                rows[sigma]["hands"].append(float(np.nanmean(hands(decoded))))
+    summary = {f"sigma_{s}": {k: round(float(np.mean(v)), 3) if v else None for k, v in r.items()}
+               for s, r in rows.items()}
+    return {"model": model, "clips": len(picked), "still_psnr": round(float(np.mean(still)), 2),
+            "truth_vae_hands": round(float(np.mean(truth_hands)), 3) if truth_hands else None,
+            "hand_clips": len(truth_hands), "summary": summary}
 
 
 def main() -> None:
@@ -91,8 +112,10 @@ def main() -> None:
     for model, vae_name in pairs:
         report = probe(model, args.data, vae_name, args.clips, sigmas, args.seed)
         reports.append(report)
-        cells = "  ".join(f"{k[6:]}: {v['mse']:.3f} / {v['psnr']:.1f} dB" for k, v in report["summary"].items())
-        print(f"{model}  (sigma: latent MSE / PSNR)  {cells}  still: {report['still_psnr']:.1f} dB", flush=True)
+        cells = "  ".join(f"{k[6:]}: {v['mse']:.3f} / {v['psnr']:.1f} dB / {v['hands']}"
+                          for k, v in report["summary"].items())
+        print(f"{model}  (sigma: latent MSE / PSNR / hands)  {cells}  still: {report['still_psnr']:.1f} dB; hands "
+              f"through the VAE {report['truth_vae_hands']} ({report['hand_clips']} clips)", flush=True)
     if args.json:
         from physavatar.io.atomic import atomic_write
 
