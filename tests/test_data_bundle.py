@@ -96,3 +96,11 @@ def test_media_without_latents_for_a_new_vae_there(tmp_path):
             assert (there / name).read_bytes() == (clip / name).read_bytes()
         assert not list((there / "features").glob("*.safetensors"))  # encoded afresh where they arrive
         assert (there / "features" / "audio.default.npz").exists()
+    # the media ahead of the features, then the features over them (the shared files are the same bytes)
+    main(["pack", str(src), "--out", str(tmp_path / "m"), "--vae", "none", "--known", "none", "--media",
+          "--no-features"])
+    assert unpack(tmp_path / "m", tmp_path / "two") == 1 + 3 * 5
+    assert not list((tmp_path / "two").glob("clips/*/features/*"))
+    main(["pack", str(src), "--out", str(tmp_path / "f"), "--vae", "none", "--known", "none"])
+    assert unpack(tmp_path / "f", tmp_path / "two", overwrite=True) == 1 + 3 * 5
+    assert len(list((tmp_path / "two").rglob("*.*"))) == len(list((tmp_path / "dst").rglob("*.*")))

@@ -11,6 +11,7 @@ format, float32 again, atomically.
 
 With `media`, each clip's video.mp4 and reference.png travel too (as they are), and with no VAE name its latents
 stay behind: what a machine needs to train a new VAE on the clips and then encode them, and the transformer, there.
+Without `features` the audio features and plans stay behind too, so the media can go ahead in a call of their own.
 
     python -m physavatar.data.bundle pack data/world_portrait_v3 --vae vae_p2 --out bundle/  (writes part_*.xz)
     python -m physavatar.data.bundle pack data/world_portrait_v3 --vae none --known none --media --out bundle/
@@ -97,11 +98,14 @@ def _tokens_of_keypoints(phys_path: Path) -> bool:
 
 
 def clip_files(root: Path, row: dict, *, vae_name: str | None, audio_backend: str, planner: str,
-               known: tuple[int, int] | None, media: bool = False) -> list[Path]:
-    """The files of one clip that travel; no latents without a VAE name, video and reference with `media`."""
+               known: tuple[int, int] | None, media: bool = False, features: bool = True) -> list[Path]:
+    """The files of one clip that travel; no latents without a VAE name, video and reference with `media`, no
+    audio features and plan without `features`."""
     clip_dir = root / row["path"]
     paths = feature_paths(clip_dir, audio_backend, planner, vae_name or "")
-    files = [clip_dir / "meta.json", clip_dir / "keypoints.npy", paths["phys"], paths["audio"], paths["plan"]]
+    files = [clip_dir / "meta.json", clip_dir / "keypoints.npy", paths["phys"]]
+    if features:
+        files += [paths["audio"], paths["plan"]]
     if vae_name is not None:
         files.append(paths["latents"])
         if known is not None:
@@ -117,7 +121,7 @@ def clip_files(root: Path, row: dict, *, vae_name: str | None, audio_backend: st
 
 def pack(root: str | Path, out: str | Path, *, vae_name: str | None, audio_backend: str = "default",
          planner: str = "default", split: str | None = "train", known: tuple[int, int] | None = (5, 4),
-         part_mib: float = 40.0, media: bool = False) -> PackReport:
+         part_mib: float = 40.0, media: bool = False, features: bool = True) -> PackReport:
     root, out = Path(root), Path(out)
     rows = [r for r in read_manifest(root, required=True) if split is None or r.get("split") == split]
     if not rows:
@@ -125,7 +129,7 @@ def pack(root: str | Path, out: str | Path, *, vae_name: str | None, audio_backe
     files = [root / "manifest.jsonl"]
     for row in rows:
         files += clip_files(root, row, vae_name=vae_name, audio_backend=audio_backend, planner=planner, known=known,
-                            media=media)
+                            media=media, features=features)
     index, blobs = [], []
     for path in files:
         if path.name == "phys_tokens.npy" and _tokens_of_keypoints(path):
@@ -229,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--part-mib", type=float, default=40.0, help="largest part in MiB (default 40)")
     p.add_argument("--media", action="store_true", help="also each clip's video.mp4 and reference.png (to train a "
                    "VAE and encode latents where the bundle arrives)")
+    p.add_argument("--no-features", action="store_true", help="leave the audio features and plans behind (with "
+                   "--media: what training a VAE needs, sent ahead of the features)")
     u = sub.add_parser("unpack", help="write a bundle's files back into a dataset folder")
     u.add_argument("bundle", help="folder holding part_*.xz")
     u.add_argument("--out", required=True, help="dataset folder to write (created if needed)")
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         known = None if args.known == "none" else tuple(int(v) for v in args.known.split(","))
         r = pack(args.root, args.out, vae_name=None if args.vae == "none" else args.vae,
                  audio_backend=args.audio_backend, planner=args.planner, split=args.split, known=known,
-                 part_mib=args.part_mib, media=args.media)
+                 part_mib=args.part_mib, media=args.media, features=not args.no_features)
         print(f"{r.clips} clips, {r.files} files: {r.raw_bytes / 2**20:.1f} MiB -> {r.packed_bytes / 2**20:.1f} MiB "
               f"in {len(r.parts)} part(s) under {args.out}")
     else:
