@@ -44,11 +44,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
 
 
-def clip_unit(clip_dir: Path) -> float:
-    meta = json.loads((clip_dir / "meta.json").read_text())
-    return float(meta["identity"]["framing"]["unit"])
-
-
 def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float | None, seed: int,
             through_pipeline: bool = False, keep_frames: int = 0) -> dict:
     """The report of one model; with keep_frames, also (under "_frames") the truth and the generated frames of the
@@ -103,12 +98,13 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
                 # the reference latent decodes first
                 generated = tensor_to_frames(codec.decode(latents))[0][-len(truth):]
             through_vae = tensor_to_frames(codec.decode(codec.encode(frames_to_tensor(truth))))[0]
-        keypoints, unit = np.load(clip_dir / "keypoints.npy"), clip_unit(clip_dir)
+        meta = json.loads((clip_dir / "meta.json").read_text())
+        keypoints, unit = np.load(clip_dir / "keypoints.npy"), float(meta["identity"]["framing"]["unit"])
+        skin = meta["identity"]["appearance"]["skin"]
         true_dark = mouth_darkness(truth, keypoints, unit)
         is_open = true_dark > np.median(true_dark)
         # speech only (pauses of >= 5 frames left out): do the lips follow the syllables, not just speech vs silence?
         speech = ~pause_frames(load_audio(clip_dir / "audio.wav"), len(truth))
-        meta = json.loads((clip_dir / "meta.json").read_text())
         running = (meta.get("speech") or {}).get("running")
         kind = {True: "running", False: "pauses"}.get(running)  # None before world version 4
         row = {"clip": clip_dir.name, "speech": kind, "psnr": psnr(generated, truth)}
@@ -117,11 +113,11 @@ def measure(model: str, data: str, vae_name: str, clips: int, audio_scale: float
             row[name] = {"corr": lip_sync(dark, true_dark)["corr"],
                          "speech_corr": lip_sync(dark[speech], true_dark[speech])["corr"],
                          "open": float(dark[is_open].mean()), "closed": float(dark[~is_open].mean())}
-            skin = hand_skin(video, keypoints, meta["identity"]["appearance"]["skin"], unit)
-            row[name]["hands"] = float(np.nanmean(skin)) if np.isfinite(skin).any() else None
+            shares = hand_skin(video, keypoints, skin, unit)
+            row[name]["hands"] = float(np.nanmean(shares)) if np.isfinite(shares).any() else None
         still = np.asarray(Image.open(clip_dir / "reference.png").convert("RGB"))[None].repeat(len(truth), 0)
-        skin = hand_skin(still, keypoints, meta["identity"]["appearance"]["skin"], unit)
-        row["still_hands"] = float(np.nanmean(skin)) if np.isfinite(skin).any() else None
+        shares = hand_skin(still, keypoints, skin, unit)
+        row["still_hands"] = float(np.nanmean(shares)) if np.isfinite(shares).any() else None
         if row["truth"]["hands"] is not None and len(kept) < keep_frames:
             kept[clip_dir.name] = (truth, generated)
         rows.append(row)

@@ -72,9 +72,10 @@ def probe(model: str, data: str, vae_name: str, clips: int, sigmas: tuple[float,
             return hand_skin(video, keypoints, meta["identity"]["appearance"]["skin"],
                              meta["identity"]["framing"]["unit"])
 
-        raised = np.isfinite(hands(truth)).any()
+        in_truth = hands(truth)
+        raised = np.isfinite(in_truth).any()
         if raised:
-            truth_hands.append(float(np.nanmean(hands(truth))))
+            truth_hands.append(float(np.nanmean(in_truth)))
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed * 1_000_003 + index))
         for sigma in sigmas:
             x_t = (1 - sigma) * x0 + sigma * noise
